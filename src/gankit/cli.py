@@ -1,0 +1,175 @@
+"""The ``gankit`` command: argument parsing only; the work happens in the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from gankit.errors import GankitError
+
+DEFAULT_PRESET = "dcgan-mnist"
+FOLDER_PRESET = "dcgan-folder"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gankit", description="Train, sample and inspect GANs.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a GAN (a preset, a config file, overrides)")
+    t.add_argument("--preset", help=f"named recipe (default {DEFAULT_PRESET}, or {FOLDER_PRESET} with --data)")
+    t.add_argument("--config", help="YAML file merged over the preset")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set train.batch_size=128 (repeatable)")
+    t.add_argument("--data", help="train on this folder of images (sets data.name=folder)")
+    t.add_argument("--out", help="run folder (default runs/<preset>-<time>); never overwritten")
+    t.add_argument("--steps", type=int, help="total generator steps (with --resume: continue up to this)")
+    t.add_argument("--seed", type=int, help="random seed")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its latest checkpoint")
+    t.add_argument("--force", action="store_true", help="replace an existing run folder given by --out")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("sample", help="write samples of a trained run")
+    s.add_argument("--run", required=True, help="run folder (or checkpoint folder)")
+    s.add_argument("--out", required=True, help="output file (.png or .npy)")
+    s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    s.add_argument("--truncation", type=float, help="redraw noise entries beyond +-T (BigGAN truncation)")
+    s.add_argument("--class", dest="class_", metavar="C", help="class index or name (conditional models)")
+    s.add_argument("--format", choices=("png", "npy"), help="default: from the --out suffix")
+    s.add_argument("--no-ema", action="store_true", help="use the trained G instead of its EMA")
+
+    sub.add_parser("presets", help="list the shipped presets")
+
+    f = sub.add_parser("fetch", help="download and verify a built-in dataset into the cache")
+    f.add_argument("name", choices=("mnist", "fashion-mnist", "digits"))
+    return p
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from gankit.config import load_preset, preset_names
+
+    names = preset_names()
+    width = max(len(n) for n in names)
+    for name in names:
+        desc = load_preset(name).get("description", "")
+        mark = " (default)" if name == DEFAULT_PRESET else ""
+        print(f"{name:<{width}}  {desc}{mark}")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from gankit.data import builtin
+
+    if args.name == "mnist":
+        path = builtin.fetch_mnist()
+    elif args.name == "fashion-mnist":
+        path = builtin.fetch_fashion_mnist()
+    else:
+        builtin.load_digits()
+        path = "scikit-learn (ships in the wheel)"
+    print(f"{args.name}: ready ({path})")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from gankit import config as C
+    from gankit.train.loop import Trainer, build, prepare_run_dir
+
+    if args.resume:
+        given = [f"--{k}" for k in ("preset", "config", "data", "out", "seed") if getattr(args, k)]
+        if args.overrides:
+            given.append("--set")
+        if given:
+            raise GankitError(
+                f"--resume continues a run with its own config; drop {', '.join(given)} (only --steps may change)"
+            )
+        run_dir = Path(args.resume)
+        cfg_path = run_dir / "config.json"
+        if not cfg_path.is_file():
+            raise GankitError(f"--resume {run_dir}: no config.json there, so it is not a gankit run folder")
+        try:
+            raw = json.loads(cfg_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise GankitError(f"--resume {run_dir}: config.json is not valid JSON ({exc})") from None
+        if args.steps is not None:
+            raw.setdefault("train", {})["steps"] = args.steps
+        cfg = C.from_dict(raw)
+    else:
+        preset = args.preset or (FOLDER_PRESET if args.data else DEFAULT_PRESET)
+        extra: dict = {}
+        if args.data:
+            extra["data"] = {"name": "folder", "path": str(args.data)}
+        if args.steps is not None:
+            extra.setdefault("train", {})["steps"] = args.steps
+        if args.seed is not None:
+            extra.setdefault("train", {})["seed"] = args.seed
+        cfg = C.resolve(preset, args.config, args.overrides, extra)
+        out = args.out or f"runs/{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir = prepare_run_dir(out, force=args.force)
+    setup = build(cfg)
+    trainer = Trainer(setup, run_dir, resume=bool(args.resume), quiet=args.quiet)
+    n_params = {k: sum(p.numel() for p in m.parameters()) for k, m in setup.task.networks.items() if k != "G_ema"}
+    print(
+        f"[gankit] run {run_dir}: {cfg.model.arch} on {setup.dataset.name} "
+        f"({len(setup.dataset)} samples, shape {setup.dataset.sample_shape}), device {setup.device}, "
+        f"params {', '.join(f'{k} {v / 1e6:.2f}M' for k, v in n_params.items())}, "
+        f"steps {trainer.step} -> {cfg.train.steps}",
+        file=sys.stderr,
+    )
+    try:
+        info = trainer.run()
+    except KeyboardInterrupt:
+        print(f"\n[gankit] interrupted at step {trainer.step}; continue with: gankit train --resume {run_dir}",
+              file=sys.stderr)
+        return 130
+    result = trainer.finish(info)
+    m = result["metrics"]
+    numbers = {k: v for k, v in m.items() if isinstance(v, (int, float)) and k != "step"}
+    print(f"[gankit] done: {trainer.step} steps in {info['wall_seconds']:.1f} s "
+          f"({info['images_per_sec']:.0f} images/s)")
+    print("[gankit] metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in numbers.items()))
+    print(f"[gankit] samples:     {result['samples']}")
+    print(f"[gankit] loss curve:  {result['loss_curve']}")
+    print(f"[gankit] metrics:     {run_dir / 'metrics.json'}")
+    print(f"[gankit] stats:       {run_dir / 'stats.jsonl'}")
+    if cfg.train.tensorboard:
+        print(f"[gankit] tensorboard: tensorboard --logdir {run_dir / 'tensorboard'}")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from gankit.infer import load_generator, sample_to_file
+
+    if args.n <= 0:
+        raise GankitError(f"--n must be positive, got {args.n}")
+    if args.truncation is not None and args.truncation <= 0:
+        raise GankitError(f"--truncation must be > 0, got {args.truncation}")
+    fmt = args.format or ("npy" if args.out.endswith(".npy") else "png")
+    loaded = load_generator(args.run, use_ema=not args.no_ema)
+    path = sample_to_file(loaded, args.out, n=args.n, seed=args.seed, truncation=args.truncation,
+                          class_=args.class_, fmt=fmt)
+    print(f"[gankit] wrote {args.n} samples to {path}")
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "sample": _cmd_sample, "presets": _cmd_presets, "fetch": _cmd_fetch}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except GankitError as exc:
+        print(f"gankit: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Architectures, registered by name: ``build_networks(model_cfg, ...)`` gives (G, D)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from gankit.config import ModelConfig
+from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
+
+Builder = Callable[[ModelConfig, tuple[int, ...], int, bool], tuple[nn.Module, nn.Module]]
+ARCHITECTURES: dict[str, Builder] = {}
+
+
+def register(name: str) -> Callable[[Builder], Builder]:
+    """Register a function ``(cfg, data_shape, num_classes, is_image) -> (G, D)`` under ``name``."""
+
+    def wrap(fn: Builder) -> Builder:
+        ARCHITECTURES[name] = fn
+        return fn
+
+    return wrap
+
+
+@register("mlp")
+def _mlp(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, is_image: bool):
+    g = MLPGenerator(cfg.z_dim, shape, cfg.g_hidden, cfg.g_norm, is_image, num_classes, cfg.embed_dim)
+    d = MLPDiscriminator(shape, cfg.d_hidden, cfg.d_norm, num_classes, cfg.cond_d)
+    return g, d
+
+
+@register("dcgan")
+def _dcgan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, is_image: bool):
+    channels, resolution = shape[0], shape[1]
+    g = DCGANGenerator(
+        cfg.z_dim, channels, resolution, cfg.width, cfg.max_channels, cfg.g_norm, num_classes, cfg.embed_dim
+    )
+    d = DCGANDiscriminator(
+        channels, resolution, cfg.width, cfg.max_channels, cfg.d_norm, num_classes, cfg.cond_d
+    )
+    return g, d
+
+
+def build_networks(
+    cfg: ModelConfig, data_shape: tuple[int, ...], num_classes: int = 0, is_image: bool = True
+) -> tuple[nn.Module, nn.Module]:
+    """Build (G, D) for data of ``data_shape``; ``num_classes`` > 0 makes both conditional."""
+    g, d = ARCHITECTURES[cfg.arch](cfg, tuple(data_shape), num_classes, is_image)
+    if cfg.spectral_norm:
+        from gankit.regularizers import apply_spectral_norm
+
+        apply_spectral_norm(d)
+    return g, d

@@ -1,0 +1,68 @@
+"""Small pieces shared by the architectures: norms, init, label conditioning."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def norm_1d(kind: str, features: int) -> nn.Module:
+    """A normalization for (B, F) activations: ``batch``, ``layer`` or ``none``."""
+    if kind == "batch":
+        return nn.BatchNorm1d(features)
+    if kind == "layer":
+        return nn.LayerNorm(features)
+    return nn.Identity()
+
+
+def norm_2d(kind: str, channels: int) -> nn.Module:
+    """A normalization for (B, C, H, W) activations; ``layer`` normalizes over (C, H, W)."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    return nn.Identity()
+
+
+def dcgan_init_(module: nn.Module) -> None:
+    """Weights ~ N(0, 0.02), norm scales ~ N(1, 0.02), biases 0 (Radford et al. 2016, section 4)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
+            if m.weight is not None:
+                nn.init.normal_(m.weight, 1.0, 0.02)
+                nn.init.zeros_(m.bias)
+
+
+class LabelEmbedding(nn.Module):
+    """Class label -> learned vector, concatenated to G's noise (Mirza & Osindero 2014)."""
+
+    def __init__(self, num_classes: int, dim: int):
+        super().__init__()
+        self.embed = nn.Embedding(num_classes, dim)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return torch.cat([z, self.embed(labels).to(z.dtype)], dim=1)
+
+
+class DiscriminatorHead(nn.Module):
+    """D's output from its features h: ``w.h + b``, plus ``<embed(y), h>`` for projection.
+
+    The projection discriminator of Miyato & Koyama (2018): D(x, y) = psi(phi(x)) + y^T V phi(x).
+    """
+
+    def __init__(self, features: int, num_classes: int = 0):
+        super().__init__()
+        self.linear = nn.Linear(features, 1)
+        self.embed = nn.Embedding(num_classes, features) if num_classes > 0 else None
+
+    def forward(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.linear(h).squeeze(1)
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this discriminator is conditional: pass labels")
+            out = out + (self.embed(labels) * h).sum(dim=1)
+        return out

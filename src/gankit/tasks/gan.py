@@ -1,0 +1,139 @@
+"""The classic GAN step, unconditional or class-conditional (Goodfellow et al. 2014; Mirza 2014).
+
+Phases:
+
+* ``D`` (``n_critic`` times per step, each on a new real batch): minimise the loss's D term on
+  real data and G's detached output, plus the gradient penalty (WGAN-GP) and R1 when it is not
+  lazy; instance noise is added to both of D's inputs; weight clipping runs after the update.
+* ``Dreg`` (every ``r1_every`` steps, only when R1 is lazy): gamma/2 * R1 * r1_every, the lazy
+  regularization of Karras et al. (2020, StyleGAN2 appendix B).
+* ``G``: minimise the loss's G term on a fresh batch of noise; then update the EMA of G.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from gankit.config import Config
+from gankit.data import BatchSampler
+from gankit.losses import get_loss
+from gankit.regularizers import (
+    add_instance_noise,
+    clip_weights_,
+    gradient_penalty,
+    instance_noise_std,
+    r1_penalty,
+)
+from gankit.tasks.base import Phase, Stats, Task
+from gankit.train.ema import EMA
+
+
+class GANTask(Task):
+    """One G, one D (and G's EMA); labels go into both when the model is conditional."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        sampler: BatchSampler,
+        num_classes: int = 0,
+    ):
+        self.cfg = cfg
+        self.G, self.D, self.sampler = generator, discriminator, sampler
+        self.num_classes = num_classes if cfg.model.conditional else 0
+        self.z_dim = cfg.model.z_dim
+        self.loss = get_loss(cfg.loss.name, cfg.loss.label_smoothing)
+        self.device = next(generator.parameters()).device
+        self.networks = {"G": self.G, "D": self.D}
+        self.ema: EMA | None = None
+        if cfg.train.ema > 0:
+            self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+            self.networks["G_ema"] = self.G_ema
+            self.ema = EMA(self.G, self.G_ema, cfg.train.ema, cfg.train.ema_start)
+        self.optimizers = {"D": ["D"], "G": ["G"]}
+        lo = cfg.loss
+        d_after = [self._clip] if lo.weight_clip > 0 else []
+        g_after = [self.ema.update] if self.ema else []
+        self.lazy_r1 = lo.r1_gamma > 0 and lo.r1_every > 1
+        self.phases = [Phase("D", "D", self.d_step, repeats=cfg.train.n_critic, after_step=d_after)]
+        if self.lazy_r1:
+            self.phases.append(Phase("Dreg", "D", self.d_reg_step, interval=lo.r1_every))
+        self.phases.append(Phase("G", "G", self.g_step, after_step=g_after))
+
+    # ------------------------------------------------------------------ inputs
+
+    def _noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.z_dim, device=self.device)
+
+    def _fake_labels(self, n: int) -> torch.Tensor | None:
+        if not self.num_classes:
+            return None
+        return torch.randint(0, self.num_classes, (n,), device=self.device)
+
+    def _real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x, labels = self.sampler.next()
+        return x, (labels if self.num_classes else None)
+
+    def _d_inputs(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        lo = self.cfg.loss
+        if lo.instance_noise > 0:
+            x = add_instance_noise(x, instance_noise_std(step, lo.instance_noise, lo.instance_noise_steps))
+        return x
+
+    # ------------------------------------------------------------------ phases
+
+    def d_step(self, step: int) -> tuple[torch.Tensor, Stats]:
+        lo = self.cfg.loss
+        real, labels = self._real()
+        with torch.no_grad():
+            fake = self.G(self._noise(real.shape[0]), labels)
+        real_in, fake_in = self._d_inputs(real, step), self._d_inputs(fake, step)
+        d_real, d_fake = self.D(real_in, labels), self.D(fake_in, labels)
+        loss = self.loss.d_loss(d_real, d_fake)
+        stats: Stats = {"d_loss": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
+        if lo.gp_weight > 0:
+            gp = gradient_penalty(lambda x: self.D(x, labels), real_in, fake_in)
+            loss = loss + lo.gp_weight * gp
+            stats["gp"] = gp.detach()
+        if lo.r1_gamma > 0 and not self.lazy_r1:
+            r1 = r1_penalty(lambda x: self.D(x, labels), real_in)
+            loss = loss + 0.5 * lo.r1_gamma * r1
+            stats["r1"] = r1.detach()
+        return loss, stats
+
+    def d_reg_step(self, step: int) -> tuple[torch.Tensor, Stats]:
+        lo = self.cfg.loss
+        real, labels = self._real()
+        r1 = r1_penalty(lambda x: self.D(x, labels), self._d_inputs(real, step))
+        return 0.5 * lo.r1_gamma * lo.r1_every * r1, {"r1": r1.detach()}
+
+    def g_step(self, step: int) -> tuple[torch.Tensor, Stats]:
+        n = self.cfg.train.batch_size
+        labels = self._fake_labels(n)
+        fake = self.G(self._noise(n), labels)
+        loss = self.loss.g_loss(self.D(self._d_inputs(fake, step), labels))
+        return loss, {"g_loss": loss.detach()}
+
+    def _clip(self, step: int) -> None:
+        clip_weights_(self.D, self.cfg.loss.weight_clip)
+
+    # ------------------------------------------------------------------ sampling
+
+    def fixed_inputs(self, n: int, seed: int) -> dict[str, torch.Tensor]:
+        gen = torch.Generator().manual_seed(seed)
+        if self.num_classes:
+            n = max(self.num_classes, n - n % self.num_classes)
+        inputs = {"z": torch.randn(n, self.z_dim, generator=gen).to(self.device)}
+        if self.num_classes:
+            inputs["labels"] = (torch.arange(n) % self.num_classes).to(self.device)
+        return inputs
+
+    def generate(self, inputs: dict[str, torch.Tensor], use_ema: bool = True) -> torch.Tensor:
+        from gankit.infer import generate
+
+        net = self.G_ema if (use_ema and self.ema) else self.G
+        return generate(net, inputs["z"], inputs.get("labels"))

@@ -1,0 +1,58 @@
+"""Run-folder logging: ``stats.jsonl`` (one JSON object per logged step) and TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def read_stats(path: str | Path) -> list[dict]:
+    """All records of a ``stats.jsonl``."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class RunLogger:
+    """Appends stats to ``stats.jsonl`` and, if enabled, to TensorBoard event files.
+
+    On resume from step n, records after n are dropped from ``stats.jsonl`` (they belong to the
+    part of the interrupted run that is redone) and TensorBoard purges its events after n.
+    """
+
+    def __init__(self, run_dir: Path, tensorboard: bool = True, resume_step: int | None = None):
+        self.path = run_dir / "stats.jsonl"
+        if resume_step is not None and self.path.is_file():
+            keep = [r for r in read_stats(self.path) if r.get("step", 0) <= resume_step]
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
+            os.replace(tmp, self.path)
+        self.file = open(self.path, "a")
+        self.tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step)
+
+    def log(self, record: dict) -> None:
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        if self.tb is not None:
+            step = record["step"]
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self.tb.add_scalar(f"train/{key}", value, step)
+
+    def image(self, tag: str, grid: np.ndarray, step: int) -> None:
+        """A (H, W, C) uint8 grid to TensorBoard."""
+        if self.tb is not None:
+            self.tb.add_image(tag, grid, step, dataformats="HWC")
+
+    def close(self) -> None:
+        self.file.close()
+        if self.tb is not None:
+            self.tb.close()

@@ -1,0 +1,274 @@
+"""The generic training loop: run a task's phases, log, sample, checkpoint, resume.
+
+It knows nothing about a particular GAN: a task (``gankit.tasks``) gives it networks, optimizers
+and phases. Statistics stay on the device and are read (one host sync) only every ``log_every``
+steps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from gankit.config import Config, OptimConfig, to_dict
+from gankit.data import BatchSampler, Dataset, build_dataset, to_uint8
+from gankit.errors import GankitError
+from gankit.nets import build_networks
+from gankit.tasks.base import Task
+from gankit.tasks.gan import GANTask
+from gankit.train import checkpoint as ckpt
+from gankit.train.logger import RunLogger, read_stats
+from gankit.viz import image_grid, save_image_grid, save_loss_curve, save_scatter
+
+
+def select_device(name: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; anything else is taken as asked (and checked)."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GankitError(f"train.device={name} but no CUDA device is available: use train.device=auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise GankitError("train.device=mps but MPS is not available: use train.device=auto or cpu")
+    return torch.device(name)
+
+
+def make_optimizer(params: list[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
+    """Adam (with the config's betas) or RMSprop over ``params``."""
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+
+
+@dataclass
+class Setup:
+    """Everything a run is made of, built from its config."""
+
+    cfg: Config
+    device: torch.device
+    dataset: Dataset
+    sampler: BatchSampler
+    task: Task
+    optimizers: dict[str, torch.optim.Optimizer]
+
+
+def build(cfg: Config, rank: int = 0, world: int = 1) -> Setup:
+    """Seed, pick the device, load the data, build nets, task and optimizers."""
+    t = cfg.train
+    if t.threads > 0:
+        torch.set_num_threads(t.threads)
+    if t.deterministic:
+        torch.use_deterministic_algorithms(True)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    device = select_device(t.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not t.deterministic
+    dataset = build_dataset(cfg.data, seed=t.seed)
+    if cfg.model.conditional and dataset.num_classes < 2:
+        raise GankitError(
+            f"model.conditional=true but dataset {dataset.name} has no labels "
+            "(a folder needs one sub-folder per class)"
+        )
+    torch.manual_seed(t.seed * 1000 + rank)
+    num_classes = dataset.num_classes if cfg.model.conditional else 0
+    G, D = build_networks(cfg.model, dataset.sample_shape, num_classes, dataset.is_image)
+    G.to(device)
+    D.to(device)
+    sampler = BatchSampler(
+        dataset, t.batch_size, device, seed=t.seed, hflip=cfg.data.hflip,
+        crop_padding=cfg.data.crop_padding, rank=rank, world=world,
+    )
+    task = GANTask(cfg, G, D, sampler, num_classes)
+    configs = {"G": t.g_optim, "D": t.d_optim}
+    optimizers = {
+        name: make_optimizer([p for m in mods for p in task.networks[m].parameters()], configs[name])
+        for name, mods in task.optimizers.items()
+    }
+    return Setup(cfg, device, dataset, sampler, task, optimizers)
+
+
+def data_info(dataset: Dataset) -> dict:
+    """What inference needs to know of the training data without loading it again."""
+    info = {
+        "name": dataset.name,
+        "sample_shape": list(dataset.sample_shape),
+        "is_image": dataset.is_image,
+        "class_names": dataset.class_names,
+    }
+    if dataset.centers is not None:
+        info["centers"] = dataset.centers.tolist()
+        info["std"] = dataset.std
+    return info
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Runs a :class:`Setup` inside a run folder."""
+
+    def __init__(self, setup: Setup, run_dir: str | Path, resume: bool = False, quiet: bool = False):
+        self.s = setup
+        self.run_dir = Path(run_dir)
+        self.quiet = quiet
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.step = 0
+        if resume:
+            tensors, state = ckpt.read_checkpoint(self.run_dir)
+            ckpt.restore(tensors, state, setup.task.networks, setup.optimizers)
+            setup.sampler.load_state_dict(state["sampler"])
+            self.step = int(state["step"])
+        _write_json(self.run_dir / "config.json", to_dict(setup.cfg))
+        self.logger = RunLogger(self.run_dir, setup.cfg.train.tensorboard, self.step if resume else None)
+        self.fixed = setup.task.fixed_inputs(setup.cfg.train.grid_size, seed=setup.cfg.train.seed + 1)
+        # which parameters each optimizer owns, to switch gradients on for its phase only
+        self._owned = {
+            name: [p for m in mods for p in setup.task.networks[m].parameters()]
+            for name, mods in setup.task.optimizers.items()
+        }
+
+    # ------------------------------------------------------------------ pieces
+
+    def _train_only(self, optimizer: str) -> None:
+        for name, params in self._owned.items():
+            flag = name == optimizer
+            for p in params:
+                p.requires_grad_(flag)
+
+    def save_checkpoint(self) -> Path:
+        extra = {
+            "config": to_dict(self.s.cfg),
+            "sampler": self.s.sampler.state_dict(),
+            "data": data_info(self.s.dataset),
+        }
+        return ckpt.save_checkpoint(
+            self.ckpt_dir, self.step, self.s.task.networks, self.s.optimizers, extra, self.s.cfg.train.keep_ckpts
+        )
+
+    def save_samples(self, path: Path) -> Path:
+        out = self.s.task.generate(self.fixed)
+        if self.s.dataset.is_image:
+            images = to_uint8(out)
+            nrow = self.s.dataset.num_classes if "labels" in self.fixed else None
+            save_image_grid(images, path, nrow=nrow)
+            self.logger.image("samples", image_grid(images, nrow), self.step)
+        else:
+            ds = self.s.dataset
+            real = ds.data[: len(out)].numpy()
+            save_scatter(out.cpu().numpy(), path, ds.centers.numpy(), real, title=f"step {self.step}")
+        return path
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> dict:
+        cfg, task, opts = self.s.cfg, self.s.task, self.s.optimizers
+        t = cfg.train
+        total = t.steps
+        if self.step >= total:
+            print(f"[gankit] run already at step {self.step} >= {total}: nothing to train", file=sys.stderr)
+        sums: dict[str, torch.Tensor] = {}
+        counts: dict[str, int] = {}
+        window_images, window_start = 0, time.perf_counter()
+        t0 = time.perf_counter()
+        images_total = 0
+        bar = tqdm(
+            total=total, initial=self.step, desc="train", unit="step", disable=self.quiet,
+            dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr,
+        )
+        last: dict = {}
+        while self.step < total:
+            step = self.step
+            for phase in task.phases:
+                if step % phase.interval:
+                    continue
+                self._train_only(phase.optimizer)
+                opt = opts[phase.optimizer]
+                for _ in range(phase.repeats):
+                    opt.zero_grad(set_to_none=True)
+                    loss, stats = phase.loss(step)
+                    loss.backward()
+                    opt.step()
+                    for hook in phase.after_step:
+                        hook(step)
+                    for key, value in stats.items():
+                        sums[key] = sums[key] + value if key in sums else value.clone()
+                        counts[key] = counts.get(key, 0) + 1
+            images = self.s.sampler.batch_size * t.n_critic
+            window_images += images
+            images_total += images
+            self.step += 1
+            bar.update(1)
+            if self.step % t.log_every == 0 or self.step == total:
+                now = time.perf_counter()
+                record = {"step": self.step}
+                record.update({k: float(v) / counts[k] for k, v in sums.items()})  # the host sync
+                record["images_per_sec"] = window_images / max(now - window_start, 1e-9)
+                record["kimg"] = self.step * images / 1000
+                if any(not math.isfinite(v) for v in record.values()):
+                    raise GankitError(
+                        f"training diverged at step {self.step} (a loss is NaN or infinite): lower the learning "
+                        f"rates or add a regularizer, then resume from the last checkpoint with --resume"
+                    )
+                self.logger.log(record)
+                bar.set_postfix(
+                    d=f"{record.get('d_loss', float('nan')):.3f}", g=f"{record.get('g_loss', float('nan')):.3f}",
+                    ips=f"{record['images_per_sec']:.0f}",
+                )
+                last = record
+                sums, counts = {}, {}
+                window_images, window_start = 0, time.perf_counter()
+            if self.step % t.sample_every == 0 or self.step == total:
+                self.save_samples(self.run_dir / "samples" / f"step-{self.step:08d}.png")
+            if self.step % t.ckpt_every == 0 or self.step == total:
+                self.save_checkpoint()
+        bar.close()
+        wall = time.perf_counter() - t0
+        return {"wall_seconds": wall, "images_per_sec": images_total / wall if wall > 0 else 0.0, "last": last}
+
+    def finish(self, train_info: dict | None = None) -> dict:
+        """Final sample grid, loss curve and metrics.json; returns the metrics."""
+        from gankit.evaluate import end_of_run_metrics
+
+        samples = self.save_samples(self.run_dir / "samples.png")
+        curve = save_loss_curve(read_stats(self.run_dir / "stats.jsonl"), self.run_dir / "loss_curve.png")
+        metrics = end_of_run_metrics(self.s, seed=self.s.cfg.train.seed)
+        metrics["step"] = self.step
+        if train_info:
+            metrics["train_wall_seconds"] = round(train_info["wall_seconds"], 2)
+            metrics["train_images_per_sec"] = round(train_info["images_per_sec"], 1)
+        metrics["device"] = str(self.s.device)
+        _write_json(self.run_dir / "metrics.json", metrics)
+        self.logger.close()
+        return {"samples": samples, "loss_curve": curve, "metrics": metrics}
+
+
+def prepare_run_dir(out: str | Path, force: bool = False) -> Path:
+    """Create a fresh run folder; refuse an existing non-empty one unless ``force`` (then empty it)."""
+    import shutil
+
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if not force:
+            raise GankitError(
+                f"run folder {path} already exists: pass --resume {path} to continue it, "
+                "--force to start over in it, or choose another --out"
+            )
+        if not (path.is_dir() and (path / "config.json").is_file()):
+            raise GankitError(f"--force only replaces gankit run folders, and {path} is not one: choose another --out")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
