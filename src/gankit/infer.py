@@ -141,8 +141,8 @@ def sample_to_file(loaded: LoadedGenerator, out: str, n: int = 64, seed: int = 0
     gen = torch.Generator().manual_seed(seed)
     z = truncated_noise(n, loaded.z_dim, truncation, gen)
     labels = None
+    idx = _class_index(loaded, class_)
     if loaded.num_classes:
-        idx = _class_index(loaded, class_)
         labels = torch.full((n,), idx) if idx is not None else torch.arange(n) % loaded.num_classes
     out_t = generate(loaded.net, z, labels)
     path = Path(out)

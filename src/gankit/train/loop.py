@@ -226,7 +226,7 @@ class Trainer:
                 self.logger.log(record)
                 bar.set_postfix(
                     d=f"{record.get('d_loss', float('nan')):.3f}", g=f"{record.get('g_loss', float('nan')):.3f}",
-                    ips=f"{record['images_per_sec']:.0f}",
+                    ips=f"{record['images_per_sec']:.0f}", refresh=False,
                 )
                 last = record
                 sums, counts = {}, {}

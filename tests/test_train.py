@@ -1,0 +1,195 @@
+"""The training loop: learning happens, resume is bit-exact, checkpoints are safe."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from gankit import config as C
+from gankit.cli import main
+from gankit.errors import CheckpointError, GankitError
+from gankit.train.checkpoint import list_checkpoints, read_checkpoint
+from gankit.train.loop import Trainer, build, prepare_run_dir
+
+
+def _run(tmp_path, name, preset, overrides, resume=False):
+    cfg = C.resolve(preset, overrides=overrides)
+    run_dir = tmp_path / name
+    if not resume:
+        prepare_run_dir(run_dir)
+    trainer = Trainer(build(cfg), run_dir, resume=resume, quiet=True)
+    info = trainer.run()
+    return trainer, info
+
+
+def _stats(run_dir):
+    return [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+
+
+TOY = ["train.log_every=10", "train.sample_every=1000", "train.ckpt_every=1000", "data.num_samples=4096",
+       "train.tensorboard=false"]
+
+
+def test_toy_grid_learns_modes(tmp_path):
+    """Untrained G puts every point near the centre mode; 1,000 steps spread it over most of the 25."""
+    from gankit.evaluate import end_of_run_metrics
+
+    cfg = C.resolve("toy-grid", overrides=TOY + ["train.steps=1000", "train.seed=1"])
+    setup = build(cfg)
+    before = end_of_run_metrics(setup)
+    prepare_run_dir(tmp_path / "g")
+    trainer = Trainer(setup, tmp_path / "g", quiet=True)
+    trainer.run()
+    after = end_of_run_metrics(setup)
+    assert before["modes"] <= 3, before
+    assert after["modes"] >= 15, (before, after)
+    assert before["reverse_kl"] > 2.0 and after["reverse_kl"] < 0.3, (before, after)
+
+
+def test_digits_dcgan_learns(tmp_path):
+    """The pixel Fréchet distance of a DCGAN on 8x8 digits falls far below its untrained value."""
+    from gankit.evaluate import end_of_run_metrics
+
+    cfg = C.resolve("dcgan-digits", overrides=["train.steps=600", "train.log_every=50", "train.sample_every=1000",
+                                               "train.tensorboard=false"])
+    setup = build(cfg)
+    before = end_of_run_metrics(setup)["pixel_fd"]
+    prepare_run_dir(tmp_path / "d")
+    trainer = Trainer(setup, tmp_path / "d", quiet=True)
+    trainer.run()
+    result = trainer.finish()
+    after = result["metrics"]["pixel_fd"]
+    assert after < 0.25 * before, (before, after)
+    for f in ("samples.png", "loss_curve.png", "metrics.json", "config.json", "stats.jsonl"):
+        assert (tmp_path / "d" / f).is_file()
+    rec = _stats(tmp_path / "d")
+    assert {"step", "d_loss", "g_loss", "images_per_sec"} <= set(rec[0])
+    assert any((tmp_path / "d" / "tensorboard").iterdir()) if (tmp_path / "d" / "tensorboard").exists() else True
+
+
+@pytest.mark.parametrize(
+    "preset, extra",
+    [
+        ("toy-ring", ["loss.instance_noise=0.1", "loss.instance_noise_steps=30", "train.ema_start=5"]),
+        ("dcgan-digits", ["model.d_norm=none", "loss.r1_gamma=1.0", "loss.r1_every=4", "model.spectral_norm=true",
+                          "model.conditional=true", "train.n_critic=2"]),
+        ("dcgan-digits", ["model.d_norm=layer", "loss.name=wasserstein", "loss.gp_weight=10",
+                          "model.conditional=true", "model.cond_d=concat"]),
+        ("dcgan-digits", ["loss.name=wasserstein", "loss.weight_clip=0.01", "train.d_optim.name=rmsprop"]),
+    ],
+)
+def test_resume_is_bit_exact(tmp_path, preset, extra):
+    """40 steps straight == 20 steps, stop, resume, 20 more: same losses and weights, bit for bit."""
+    common = ["train.deterministic=true", "train.log_every=5", "train.sample_every=1000",
+              "train.ckpt_every=20", "train.keep_ckpts=5", "train.tensorboard=false"] + extra
+    if preset.startswith("toy"):
+        common.append("data.num_samples=2048")
+    else:
+        common.append("train.batch_size=32")
+    straight, _ = _run(tmp_path, "a", preset, common + ["train.steps=40"])
+    _run(tmp_path, "b", preset, common + ["train.steps=20"])
+    raw = json.loads((tmp_path / "b" / "config.json").read_text())
+    raw["train"]["steps"] = 40
+    resumed = Trainer(build(C.from_dict(raw)), tmp_path / "b", resume=True, quiet=True)
+    assert resumed.step == 20
+    resumed.run()
+    sa, sb = _stats(tmp_path / "a"), _stats(tmp_path / "b")
+    strip = [{k: v for k, v in r.items() if k not in ("images_per_sec",)} for r in sa]
+    assert strip == [{k: v for k, v in r.items() if k not in ("images_per_sec",)} for r in sb]
+    for name, net in straight.s.task.networks.items():
+        other = resumed.s.task.networks[name].state_dict()
+        for key, value in net.state_dict().items():
+            assert torch.equal(value, other[key]), f"{name}.{key} differs after resume"
+
+
+def test_cli_train_resume_and_sample(tmp_path, capsys):
+    run = tmp_path / "ring"
+    base = ["train", "--preset", "toy-ring", "--out", str(run), "--quiet", "--set", "data.num_samples=2048",
+            "--set", "train.log_every=10"]
+    assert main(base + ["--steps", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "samples:" in out and str(run) in out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"modes", "high_quality", "reverse_kl", "protocol"} <= set(metrics)
+    # the run folder is never overwritten
+    assert main(base + ["--steps", "30"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    # resume continues to 50 steps; --set with --resume is refused
+    assert main(["train", "--resume", str(run), "--set", "train.seed=3"]) == 2
+    assert main(["train", "--resume", str(run), "--steps", "50", "--quiet"]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["steps"] == 50
+    assert _stats(run)[-1]["step"] == 50
+    # samples as points, as a scatter plot
+    pts = tmp_path / "pts.npy"
+    assert main(["sample", "--run", str(run), "--n", "2500", "--format", "npy", "--out", str(pts)]) == 0
+    arr = np.load(pts)
+    assert arr.shape == (2500, 2) and arr.dtype == np.float32
+    assert main(["sample", "--run", str(run), "--n", "100", "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").stat().st_size > 0
+    # same seed, same samples
+    pts2 = tmp_path / "pts2.npy"
+    main(["sample", "--run", str(run), "--n", "2500", "--format", "npy", "--out", str(pts2)])
+    assert np.array_equal(arr, np.load(pts2))
+    assert main(["sample", "--run", str(run), "--class", "3", "--out", str(tmp_path / "c.png")]) == 2
+    assert "conditional" in capsys.readouterr().err
+
+
+def test_conditional_sampling_by_class(tmp_path, capsys):
+    run = tmp_path / "c"
+    assert main(["train", "--preset", "dcgan-digits", "--set", "model.conditional=true", "--steps", "20",
+                 "--out", str(run), "--quiet", "--set", "train.tensorboard=false"]) == 0
+    out = tmp_path / "sevens.npy"
+    assert main(["sample", "--run", str(run), "--class", "7", "--truncation", "0.5", "--n", "10",
+                 "--out", str(out)]) == 0
+    assert np.load(out).shape == (10, 8, 8, 1)
+    assert main(["sample", "--run", str(run), "--class", "12", "--out", str(out)]) == 2
+    assert "--class '12'" in capsys.readouterr().err
+
+
+def test_checkpoint_errors_are_one_line(tmp_path):
+    trainer, _ = _run(tmp_path, "r", "toy-ring", ["train.steps=10", "data.num_samples=2048",
+                                                  "train.tensorboard=false"])
+    ckpt = list_checkpoints(tmp_path / "r" / "checkpoints")[-1]
+    # a checkpoint of another architecture does not load into this model
+    cfg = C.resolve("toy-ring", overrides=["model.g_hidden=[64, 64]", "data.num_samples=2048"])
+    other = tmp_path / "other"
+    shutil.copytree(tmp_path / "r", other)
+    (other / "config.json").write_text(json.dumps(C.to_dict(cfg)))
+    with pytest.raises(CheckpointError, match="another model config"):
+        Trainer(build(cfg), other, resume=True, quiet=True)
+    # a foreign or damaged state.json
+    (ckpt / "state.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(CheckpointError, match="not a gankit checkpoint"):
+        read_checkpoint(ckpt)
+    (ckpt / "state.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        read_checkpoint(ckpt)
+    with pytest.raises(CheckpointError, match="no complete checkpoint"):
+        read_checkpoint(tmp_path)
+    # a half-written checkpoint (no state.json, e.g. a temp folder) is never picked as latest
+    assert all(p.name.startswith("step-") for p in list_checkpoints(tmp_path / "r" / "checkpoints"))
+
+
+def test_safetensors_file_is_not_a_pickle(tmp_path):
+    _run(tmp_path, "r", "toy-ring", ["train.steps=5", "data.num_samples=2048", "train.tensorboard=false"])
+    ckpt = list_checkpoints(tmp_path / "r" / "checkpoints")[-1]
+    head = (ckpt / "tensors.safetensors").read_bytes()[:16]
+    assert not head.startswith(b"\x80")  # pickle protocol marker
+    tensors, state = read_checkpoint(tmp_path / "r")
+    assert state["step"] == 5 and "rng.cpu" in tensors
+    (ckpt / "tensors.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        read_checkpoint(ckpt)
+
+
+def test_force_only_replaces_run_folders(tmp_path):
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("do not delete")
+    with pytest.raises(GankitError, match="already exists"):
+        prepare_run_dir(precious)
+    with pytest.raises(GankitError, match="not one"):
+        prepare_run_dir(precious, force=True)
+    assert (precious / "thesis.txt").is_file()
