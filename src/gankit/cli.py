@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -158,7 +159,20 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 COMMANDS = {"train": _cmd_train, "sample": _cmd_sample, "presets": _cmd_presets, "fetch": _cmd_fetch}
 
 
+def _setup_logging() -> None:
+    """Library warnings (e.g. a skipped unreadable image) go to stderr as ``[gankit] ...`` lines."""
+    logger = logging.getLogger("gankit")
+    for handler in [h for h in logger.handlers if getattr(h, "_gankit_cli", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[gankit] %(levelname)s: %(message)s"))
+    handler._gankit_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _setup_logging()
     parser = _parser()
     args = parser.parse_args(argv)
     if not args.command:
