@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from gankit.nets.layers import DiscriminatorHead, LabelEmbedding, dcgan_init_, norm_2d
+from gankit.nets.layers import DiscriminatorHead, dcgan_init_, label_embedding, norm_2d
 
 
 def dcgan_channels(resolution: int, width: float, max_channels: int) -> list[int]:
@@ -41,9 +41,9 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         self.z_dim = z_dim
         self.num_classes = num_classes
-        self.cond = LabelEmbedding(num_classes, embed_dim or num_classes) if num_classes else None
+        self.cond = label_embedding(num_classes, embed_dim)
         chans = dcgan_channels(resolution, width, max_channels)
-        z_in = z_dim + ((embed_dim or num_classes) if num_classes else 0)
+        z_in = z_dim + (self.cond.dim if self.cond else 0)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(z_in, chans[0], 4, 1, 0, bias=norm == "none"),
             norm_2d(norm, chans[0]),

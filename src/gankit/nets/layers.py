@@ -40,12 +40,30 @@ def dcgan_init_(module: nn.Module) -> None:
 class LabelEmbedding(nn.Module):
     """Class label -> learned vector, concatenated to G's noise (Mirza & Osindero 2014)."""
 
-    def __init__(self, num_classes: int, dim: int):
+    def __init__(self, num_classes: int, dim: int = 0):
         super().__init__()
-        self.embed = nn.Embedding(num_classes, dim)
+        self.dim = dim or num_classes
+        self.embed = nn.Embedding(num_classes, self.dim)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return torch.cat([z, self.embed(labels).to(z.dtype)], dim=1)
+
+
+def label_embedding(num_classes: int, dim: int = 0) -> LabelEmbedding | None:
+    """G's label embedding (``dim`` 0 means one dimension per class), or None when unconditional."""
+    return LabelEmbedding(num_classes, dim) if num_classes else None
+
+
+def mlp_stack(width: int, hidden: list[int], norm: str) -> tuple[list[nn.Module], int]:
+    """Linear layers of the given sizes with LeakyReLU(0.2), normalized after all but the first."""
+    layers: list[nn.Module] = []
+    for i, size in enumerate(hidden):
+        layers.append(nn.Linear(width, size))
+        if i > 0:
+            layers.append(norm_1d(norm, size))
+        layers.append(nn.LeakyReLU(0.2))
+        width = size
+    return layers, width
 
 
 class DiscriminatorHead(nn.Module):

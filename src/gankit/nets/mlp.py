@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from gankit.nets.layers import DiscriminatorHead, LabelEmbedding, norm_1d
+from gankit.nets.layers import DiscriminatorHead, label_embedding, mlp_stack
 
 
 class MLPGenerator(nn.Module):
@@ -27,15 +27,8 @@ class MLPGenerator(nn.Module):
         self.z_dim = z_dim
         self.out_shape = tuple(out_shape)
         self.num_classes = num_classes
-        self.cond = LabelEmbedding(num_classes, embed_dim or num_classes) if num_classes else None
-        width = z_dim + ((embed_dim or num_classes) if num_classes else 0)
-        layers: list[nn.Module] = []
-        for i, size in enumerate(hidden):
-            layers.append(nn.Linear(width, size))
-            if i > 0:
-                layers.append(norm_1d(norm, size))
-            layers.append(nn.LeakyReLU(0.2))
-            width = size
+        self.cond = label_embedding(num_classes, embed_dim)
+        layers, width = mlp_stack(z_dim + (self.cond.dim if self.cond else 0), hidden, norm)
         layers.append(nn.Linear(width, math.prod(self.out_shape)))
         if tanh:
             layers.append(nn.Tanh())
@@ -65,14 +58,7 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.concat = num_classes > 0 and cond == "concat"
-        width = math.prod(in_shape) + (num_classes if self.concat else 0)
-        layers: list[nn.Module] = []
-        for i, size in enumerate(hidden):
-            layers.append(nn.Linear(width, size))
-            if i > 0:
-                layers.append(norm_1d(norm, size))
-            layers.append(nn.LeakyReLU(0.2))
-            width = size
+        layers, width = mlp_stack(math.prod(in_shape) + (num_classes if self.concat else 0), hidden, norm)
         self.features = nn.Sequential(*layers)
         self.head = DiscriminatorHead(width, num_classes if (num_classes and not self.concat) else 0)
 
