@@ -1,90 +1,120 @@
 """Adversarial losses: pure functions of D's raw outputs (logits), averaged over the batch.
 
-D(x) = sigmoid(logit) for the probabilistic losses. ``softplus(t) = log(1 + e^t)``, so
-``-log sigmoid(t) = softplus(-t)`` and ``-log(1 - sigmoid(t)) = softplus(t)``.
+Every loss takes the logits of D on a real batch ``r`` and on a fake batch ``f`` (shape ``(B,)`` or
+``(B, 1)``) and returns a scalar mean. For the probabilistic losses D(x) = sigmoid(logit), and with
+``softplus(t) = log(1 + e^t)`` the logs are computed stably as ``-log sigmoid(t) = softplus(-t)`` and
+``-log(1 - sigmoid(t)) = softplus(t)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Protocol
 
-import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from gankit.errors import ConfigError
 
-LOSS_NAMES = ("minimax", "nonsaturating", "lsgan", "wasserstein", "hinge")
+LOSS_NAMES: tuple[str, ...] = ("minimax", "nonsaturating", "lsgan", "wasserstein", "hinge")
+_SMOOTHABLE: tuple[str, ...] = ("minimax", "nonsaturating", "lsgan")
 
 
-@dataclass
-class _Loss:
+class AdversarialLoss(Protocol):
+    """What every loss offers: D's loss on (real, fake) logits and G's loss on fake logits, both to minimise."""
+
     name: str
-    label_smoothing: float = 0.0
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """L_D(r, f): the discriminator's (critic's) loss, a scalar to minimise (paper of the loss)."""
+        ...
+
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        """L_G(f): the generator's loss, a scalar to minimise (paper of the loss)."""
+        ...
 
 
-def _bce_real(r: torch.Tensor, s: float) -> torch.Tensor:
-    """BCE of logits r against the target 1 - s: (1 - s) softplus(-r) + s softplus(r)."""
-    return (1 - s) * F.softplus(-r) + s * F.softplus(r) if s else F.softplus(-r)
+def _bce_real(r: Tensor, s: float) -> Tensor:
+    """BCE(r, 1 - s) = (1 - s) softplus(-r) + s softplus(r): one-sided label smoothing (Salimans et al. 2016)."""
+    if s == 0:
+        return F.softplus(-r)
+    return (1 - s) * F.softplus(-r) + s * F.softplus(r)
+
+
+class _Loss:
+    """Holds the name and the one-sided label smoothing s (Salimans et al. 2016) shared by all losses."""
+
+    def __init__(self, name: str, label_smoothing: float = 0.0) -> None:
+        """s in [0, 1) moves D's real target from 1 to 1 - s (Salimans et al. 2016); get_loss validates it."""
+        self.name = name
+        self.label_smoothing = float(label_smoothing)
+
+    def __repr__(self) -> str:
+        """name(s): the loss and its label smoothing (Salimans et al. 2016)."""
+        return f"{type(self).__name__}(name={self.name!r}, label_smoothing={self.label_smoothing})"
 
 
 class Minimax(_Loss):
-    """min_G max_D E[log D(x)] + E[log(1 - D(G(z)))] (Goodfellow et al. 2014), G in its saturating form."""
+    """min_G max_D E[log D(x)] + E[log(1 - D(G(z)))] (Goodfellow et al. 2014), G in its original saturating form."""
 
-    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """-E[log D(x)] - E[log(1 - D(G(z)))] = E[softplus(-r)] + E[softplus(f)]."""
-        return _bce_real(real, self.label_smoothing).mean() + F.softplus(fake).mean()
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """-E[log D(x)] - E[log(1 - D(G(z)))] = E[softplus(-r)] + E[softplus(f)] (Goodfellow et al. 2014)."""
+        return _bce_real(real_logits, self.label_smoothing).mean() + F.softplus(fake_logits).mean()
 
-    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        """E[log(1 - D(G(z)))] = -E[softplus(f)]: the original objective, whose gradient vanishes when D wins."""
-        return -F.softplus(fake).mean()
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        """E[log(1 - D(G(z)))] = -E[softplus(f)], the saturating original (Goodfellow et al. 2014).
+
+        Its gradient -sigmoid(f) vanishes where D confidently rejects the fakes (f very negative).
+        """
+        return -F.softplus(fake_logits).mean()
 
 
 class NonSaturating(Minimax):
-    """D as in minimax; G minimises -E[log D(G(z))] (Goodfellow et al. 2014, section 3)."""
+    """D as in minimax; G minimises -E[log D(G(z))], the heuristic of Goodfellow et al. 2014 (section 3)."""
 
-    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        """-E[log D(G(z))] = E[softplus(-f)]."""
-        return F.softplus(-fake).mean()
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        """-E[log D(G(z))] = E[softplus(-f)]: the non-saturating generator loss (Goodfellow et al. 2014)."""
+        return F.softplus(-fake_logits).mean()
 
 
 class LeastSquares(_Loss):
-    """LSGAN with a=0, b=1, c=1 (Mao et al. 2017)."""
+    """Least-squares GAN with a = 0, b = 1, c = 1 (Mao et al. 2017); D's output is used raw, no sigmoid."""
 
-    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """1/2 E[(D(x) - b)^2] + 1/2 E[D(G(z))^2], b = 1 - label_smoothing."""
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2], a = 0, b = 1 - s (Mao et al. 2017)."""
         b = 1.0 - self.label_smoothing
-        return 0.5 * (real - b).pow(2).mean() + 0.5 * fake.pow(2).mean()
+        return 0.5 * (real_logits - b).pow(2).mean() + 0.5 * fake_logits.pow(2).mean()
 
-    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        """1/2 E[(D(G(z)) - 1)^2]."""
-        return 0.5 * (fake - 1).pow(2).mean()
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        """1/2 E[(D(G(z)) - c)^2], c = 1 (Mao et al. 2017)."""
+        return 0.5 * (fake_logits - 1).pow(2).mean()
 
 
 class Wasserstein(_Loss):
-    """The critic's estimate of the Wasserstein-1 distance (Arjovsky et al. 2017)."""
+    """The critic's estimate of the Wasserstein-1 distance (Arjovsky et al. 2017); needs a Lipschitz constraint."""
 
-    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """E[D(G(z))] - E[D(x)]."""
-        return fake.mean() - real.mean()
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """E[D(G(z))] - E[D(x)]: minus the critic's estimate of W_1 (Arjovsky et al. 2017)."""
+        return fake_logits.mean() - real_logits.mean()
 
-    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        """-E[D(G(z))]."""
-        return -fake.mean()
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        """-E[D(G(z))] (Arjovsky et al. 2017)."""
+        return -fake_logits.mean()
 
 
 class Hinge(_Loss):
     """Hinge loss (Lim & Ye 2017; Miyato et al. 2018)."""
 
-    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]."""
-        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))] (Lim & Ye 2017; Miyato et al. 2018)."""
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
 
-    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        """-E[D(G(z))]."""
-        return -fake.mean()
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        """-E[D(G(z))] (Lim & Ye 2017; Miyato et al. 2018)."""
+        return -fake_logits.mean()
 
 
-_CLASSES = {
+_CLASSES: dict[str, Callable[[str, float], AdversarialLoss]] = {
     "minimax": Minimax,
     "nonsaturating": NonSaturating,
     "lsgan": LeastSquares,
@@ -93,12 +123,17 @@ _CLASSES = {
 }
 
 
-def get_loss(name: str, label_smoothing: float = 0.0):
-    """The loss called ``name``; one-sided label smoothing (Salimans et al. 2016) moves D's real target to 1 - s."""
+def get_loss(name: str, label_smoothing: float = 0.0) -> AdversarialLoss:
+    """Real target 1 -> 1 - s in D's loss: the loss ``name`` with one-sided label smoothing (Salimans et al. 2016).
+
+    Raises ConfigError for an unknown name (listing the valid ones), for s outside [0, 1), and for s > 0 with
+    the wasserstein or hinge losses, which have no target to smooth.
+    """
     if name not in _CLASSES:
         raise ConfigError(f"unknown loss {name!r}: choose one of {', '.join(LOSS_NAMES)}")
-    if not 0 <= label_smoothing < 1:
+    s = float(label_smoothing)
+    if not 0.0 <= s < 1.0:  # also rejects NaN
         raise ConfigError(f"label smoothing must be in [0, 1), got {label_smoothing}")
-    if label_smoothing and name in ("wasserstein", "hinge"):
+    if s > 0 and name not in _SMOOTHABLE:
         raise ConfigError(f"label smoothing applies to minimax, nonsaturating and lsgan losses, not {name}")
-    return _CLASSES[name](name, label_smoothing)
+    return _CLASSES[name](name, s)

@@ -1,14 +1,29 @@
-"""Regularizers of D: penalties added to its loss, and constraints applied to its weights."""
+"""Regularizers of D: penalties added to its loss, and constraints applied to its weights or inputs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+Critic = Callable[[Tensor], Tensor]
+
+_SPECTRAL_KINDS: tuple[type[nn.Module], ...] = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.Embedding,
+)
 
 
-def _input_grad(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def _input_grad(critic: Critic, x: Tensor) -> Tensor:
+    """grad_x sum_i D(x_i), flattened to (B, -1), kept in the graph for penalties (Gulrajani et al. 2017)."""
     x = x.detach().requires_grad_(True)
     out = critic(x)
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
@@ -16,55 +31,74 @@ def _input_grad(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor)
 
 
 def gradient_penalty(
-    critic: Callable[[torch.Tensor], torch.Tensor],
-    real: torch.Tensor,
-    fake: torch.Tensor,
+    critic: Critic,
+    real: Tensor,
+    fake: Tensor,
     target: float = 1.0,
-    eps: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """E[(||grad D(x_hat)||_2 - 1)^2], x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per sample.
+    eps: Tensor | None = None,
+) -> Tensor:
+    """E[(||grad D(x_hat)||_2 - target)^2], x_hat = eps x + (1 - eps) G(z): WGAN-GP (Gulrajani et al. 2017).
 
-    WGAN-GP (Gulrajani et al. 2017); the caller multiplies by lambda (10 in the paper).
+    ``eps ~ U[0, 1]`` is drawn once per sample and broadcast over the other dimensions (pass ``eps``, shape
+    ``(B,)``, to fix it). Both batches are detached; the graph through D is kept (``create_graph=True``) so the
+    penalty trains D's parameters. The caller multiplies by lambda (10 in the paper).
     """
+    if real.shape != fake.shape:
+        raise ValueError(f"real and fake batches differ in shape: {tuple(real.shape)} vs {tuple(fake.shape)}")
     if eps is None:
         eps = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
-    eps = eps.view(-1, *([1] * (real.dim() - 1)))
+    eps = eps.to(device=real.device, dtype=real.dtype).reshape(-1, *([1] * (real.dim() - 1)))
     x_hat = eps * real.detach() + (1 - eps) * fake.detach()
     norms = _input_grad(critic, x_hat).norm(2, dim=1)
     return (norms - target).pow(2).mean()
 
 
-def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> torch.Tensor:
-    """E[||grad_x D(x)||^2] on real data (Mescheder et al. 2018); the caller multiplies by gamma/2."""
+def r1_penalty(critic: Critic, real: Tensor) -> Tensor:
+    """E_x[||grad_x D(x)||_2^2] on real data: the R1 penalty (Mescheder et al. 2018).
+
+    The caller multiplies by gamma / 2. The graph is kept (``create_graph=True``) so it trains D.
+    """
     return _input_grad(critic, real).pow(2).sum(dim=1).mean()
 
 
-@torch.no_grad()
 def clip_weights_(module: nn.Module, clip: float) -> None:
-    """Clamp every parameter of D to [-c, c] after each update (Arjovsky et al. 2017, WGAN)."""
-    for p in module.parameters():
-        p.clamp_(-clip, clip)
+    """w <- clamp(w, -c, c) for every parameter, in place: WGAN weight clipping (Arjovsky et al. 2017)."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.clamp_(-clip, clip)
 
 
 def instance_noise_std(step: int, initial_std: float, anneal_steps: int) -> float:
-    """sigma(t) = sigma_0 * max(0, 1 - t / T): linearly annealed instance noise (Sønderby et al. 2017)."""
+    """sigma(t) = sigma_0 max(0, 1 - t / T), instance noise annealed linearly (Sønderby et al. 2017).
+
+    ``anneal_steps <= 0`` keeps sigma_0 for ever.
+    """
     if anneal_steps <= 0:
-        return initial_std
-    return initial_std * max(0.0, 1.0 - step / anneal_steps)
+        return float(initial_std)
+    return float(initial_std) * max(0.0, 1.0 - max(step, 0) / anneal_steps)
 
 
-def add_instance_noise(x: torch.Tensor, std: float) -> torch.Tensor:
-    """x + N(0, std^2): noise on D's inputs, real and fake alike (Arjovsky & Bottou 2017)."""
-    return x + std * torch.randn_like(x) if std > 0 else x
+def add_instance_noise(x: Tensor, std: float) -> Tensor:
+    """x + std * N(0, I): noise on D's inputs, real and fake alike (Arjovsky & Bottou 2017; Sønderby et al. 2017).
+
+    Returns ``x`` itself when ``std == 0``.
+    """
+    if std == 0:
+        return x
+    return x + std * torch.randn_like(x)
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
-    """W / sigma(W) for every Linear, Conv and Embedding weight, sigma by power iteration (Miyato et al. 2018)."""
-    from torch.nn.utils.parametrize import is_parametrized
+    """W <- W / sigma(W), sigma by power iteration, on every weight layer: spectral norm (Miyato et al. 2018).
 
-    kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-             nn.ConvTranspose3d, nn.Embedding)
+    Wraps, recursively and in place, the weight of every Linear, Conv{1,2,3}d, ConvTranspose{1,2,3}d and
+    Embedding with ``torch.nn.utils.parametrizations.spectral_norm``; layers whose weight is already
+    parametrized (or missing) are left alone. Returns ``module``.
+    """
     for m in list(module.modules()):
-        if isinstance(m, kinds) and not is_parametrized(m, "weight"):
-            nn.utils.parametrizations.spectral_norm(m)
+        if not isinstance(m, _SPECTRAL_KINDS) or getattr(m, "weight", None) is None:
+            continue
+        if parametrize.is_parametrized(m, "weight"):
+            continue
+        nn.utils.parametrizations.spectral_norm(m)
     return module
