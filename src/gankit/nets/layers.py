@@ -76,6 +76,10 @@ class DiscriminatorHead(nn.Module):
         super().__init__()
         self.linear = nn.Linear(features, 1)
         self.embed = nn.Embedding(num_classes, features) if num_classes > 0 else None
+        if self.embed is not None:
+            # Embedding's default N(0, 1) over thousands of features would make <embed(y), h>
+            # dwarf the unconditional term at the start; start it as small as the linear part.
+            nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         out = self.linear(h).squeeze(1)
