@@ -60,6 +60,7 @@ class ModelConfig:
     g_norm: str = "batch"  # batch | none
     d_norm: str = "batch"  # batch | layer | none
     spectral_norm: bool = False  # spectral normalization on every layer of D
+    pack: int = 1  # PacGAN (Lin et al. 2018): D judges packs of this many samples at once (1 = off)
     conditional: bool = False  # class labels into G and D (needs a labelled dataset)
     cond_d: str = "projection"  # concat | projection
     embed_dim: int = 0  # G's label embedding size (0 = number of classes)
@@ -77,6 +78,9 @@ class LossConfig:
     weight_clip: float = 0.0  # WGAN weight clipping of D's parameters to [-c, c] (0 = off)
     instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs at step 0
     instance_noise_steps: int = 0  # linear anneal of that std to 0 over this many steps (0 = constant)
+    topk: float = 1.0  # top-k training (Sinha et al. 2020): G learns from this fraction of its batch, the
+    #                    samples D finds most real (1 = all)
+    topk_steps: int = 0  # anneal the fraction linearly from 1 to topk over this many steps (0 = at once)
 
 
 @dataclass
@@ -98,6 +102,8 @@ class TrainConfig:
     n_critic: int = 1  # D steps (each on a new batch) per G step
     g_optim: OptimConfig = field(default_factory=OptimConfig)
     d_optim: OptimConfig = field(default_factory=OptimConfig)
+    lr_decay: str = "none"  # none | linear | cosine: learning rates fall to 0 at the last step
+    lr_decay_start: float = 0.0  # fraction of train.steps after which the decay begins
     ema: float = 0.999  # decay of the EMA copy of G used for samples (0 = no EMA)
     ema_start: int = 0  # copy G into the EMA until this step, then average
     seed: int = 0
@@ -360,6 +366,11 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"data.resolution: dcgan needs a power of two >= 8, got {r}")
     if m.conditional and toy:
         raise ConfigError("model.conditional=true needs labels; toy 2-D data has none")
+    _positive("model.pack", m.pack)
+    if m.pack > 1 and m.conditional:
+        raise ConfigError("model.pack>1 (PacGAN) with model.conditional=true is not supported: use one of them")
+    if cfg.train.batch_size % m.pack:
+        raise ConfigError(f"train.batch_size={cfg.train.batch_size} must be a multiple of model.pack={m.pack}")
 
     from gankit.losses import LOSS_NAMES  # local: losses imports torch
 
@@ -374,6 +385,9 @@ def validate(cfg: Config) -> None:
         _positive(f"loss.{key}", getattr(lo, key), allow_zero=True)
     _positive("loss.r1_every", lo.r1_every)
     _positive("loss.instance_noise_steps", lo.instance_noise_steps, allow_zero=True)
+    if not 0 < lo.topk <= 1:
+        raise ConfigError(f"loss.topk: must be in (0, 1] (1 turns top-k training off), got {lo.topk}")
+    _positive("loss.topk_steps", lo.topk_steps, allow_zero=True)
     if lo.weight_clip > 0 and lo.gp_weight > 0:
         raise ConfigError("loss.weight_clip and loss.gp_weight both bound D's Lipschitz constant: pick one")
     if lo.weight_clip > 0 and lo.name != "wasserstein":
@@ -397,6 +411,9 @@ def validate(cfg: Config) -> None:
         _positive(f"{key}.weight_decay", opt.weight_decay, allow_zero=True)
         if len(opt.betas) != 2 or any(not 0 <= b < 1 for b in opt.betas):
             raise ConfigError(f"{key}.betas: must be two numbers in [0, 1), got {opt.betas}")
+    _choice("train.lr_decay", t.lr_decay, ("none", "linear", "cosine"))
+    if not 0 <= t.lr_decay_start < 1:
+        raise ConfigError(f"train.lr_decay_start: must be in [0, 1), got {t.lr_decay_start}")
     if not 0 <= t.ema < 1:
         raise ConfigError(f"train.ema: must be in [0, 1) (0 turns EMA off), got {t.ema}")
     _positive("train.ema_start", t.ema_start, allow_zero=True)

@@ -10,12 +10,16 @@ from gankit.config import ModelConfig
 from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
 
-Builder = Callable[[ModelConfig, tuple[int, ...], int, bool], tuple[nn.Module, nn.Module]]
+Builder = Callable[[ModelConfig, tuple[int, ...], tuple[int, ...], int, bool], tuple[nn.Module, nn.Module]]
 ARCHITECTURES: dict[str, Builder] = {}
 
 
 def register(name: str) -> Callable[[Builder], Builder]:
-    """Register a function ``(cfg, data_shape, num_classes, is_image) -> (G, D)`` under ``name``."""
+    """Register ``(cfg, g_shape, d_shape, num_classes, is_image) -> (G, D)`` under ``name``.
+
+    ``g_shape`` is the shape of one sample; ``d_shape`` what D takes (several samples stacked along
+    the first axis when packing).
+    """
 
     def wrap(fn: Builder) -> Builder:
         ARCHITECTURES[name] = fn
@@ -25,20 +29,20 @@ def register(name: str) -> Callable[[Builder], Builder]:
 
 
 @register("mlp")
-def _mlp(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, is_image: bool):
+def _mlp(cfg: ModelConfig, shape: tuple[int, ...], d_shape: tuple[int, ...], num_classes: int, is_image: bool):
     g = MLPGenerator(cfg.z_dim, shape, cfg.g_hidden, cfg.g_norm, is_image, num_classes, cfg.embed_dim)
-    d = MLPDiscriminator(shape, cfg.d_hidden, cfg.d_norm, num_classes, cfg.cond_d)
+    d = MLPDiscriminator(d_shape, cfg.d_hidden, cfg.d_norm, num_classes, cfg.cond_d)
     return g, d
 
 
 @register("dcgan")
-def _dcgan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int, is_image: bool):
+def _dcgan(cfg: ModelConfig, shape: tuple[int, ...], d_shape: tuple[int, ...], num_classes: int, is_image: bool):
     channels, resolution = shape[0], shape[1]
     g = DCGANGenerator(
         cfg.z_dim, channels, resolution, cfg.width, cfg.max_channels, cfg.g_norm, num_classes, cfg.embed_dim
     )
     d = DCGANDiscriminator(
-        channels, resolution, cfg.width, cfg.max_channels, cfg.d_norm, num_classes, cfg.cond_d
+        d_shape[0], resolution, cfg.width, cfg.max_channels, cfg.d_norm, num_classes, cfg.cond_d
     )
     return g, d
 
@@ -47,7 +51,9 @@ def build_networks(
     cfg: ModelConfig, data_shape: tuple[int, ...], num_classes: int = 0, is_image: bool = True
 ) -> tuple[nn.Module, nn.Module]:
     """Build (G, D) for data of ``data_shape``; ``num_classes`` > 0 makes both conditional."""
-    g, d = ARCHITECTURES[cfg.arch](cfg, tuple(data_shape), num_classes, is_image)
+    shape = tuple(data_shape)
+    d_shape = (shape[0] * cfg.pack, *shape[1:])  # PacGAN: D sees `pack` samples stacked on the first axis
+    g, d = ARCHITECTURES[cfg.arch](cfg, shape, d_shape, num_classes, is_image)
     if cfg.spectral_norm:
         from gankit.regularizers import apply_spectral_norm
 

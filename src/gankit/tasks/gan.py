@@ -31,6 +31,29 @@ from gankit.tasks.base import Phase, Stats, Task
 from gankit.train.ema import EMA
 
 
+def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """(B, C, ...) -> (B / pack, pack * C, ...): PacGAN's packed input to D (Lin et al. 2018).
+
+    Consecutive samples are stacked along the first data axis; D then judges each pack as a whole,
+    which lets it see (and penalize) a lack of diversity within the pack.
+    """
+    if pack == 1:
+        return x
+    b = x.shape[0]
+    return x.reshape(b // pack, pack * x.shape[1], *x.shape[2:])
+
+
+def topk_fraction(step: int, final: float, anneal_steps: int) -> float:
+    """nu(t) = max(final, 1 - (1 - final) t / T): the share of G's batch kept by top-k training.
+
+    Sinha et al. (2020), "Top-k Training of GANs": G's update uses only the k fake samples D rates
+    most real, as the others' gradients point toward poorer, often mode-averaging, directions.
+    """
+    if anneal_steps <= 0:
+        return final
+    return max(final, 1.0 - (1.0 - final) * step / anneal_steps)
+
+
 class GANTask(Task):
     """One G, one D (and G's EMA); labels go into both when the model is conditional."""
 
@@ -79,10 +102,19 @@ class GANTask(Task):
         return x, (labels if self.num_classes else None)
 
     def _d_inputs(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        """What D is shown: instance noise added, then packs of ``model.pack`` samples stacked."""
         lo = self.cfg.loss
         if lo.instance_noise > 0:
             x = add_instance_noise(x, instance_noise_std(step, lo.instance_noise, lo.instance_noise_steps))
-        return x
+        return pack_samples(x, self.cfg.model.pack)
+
+    def _topk(self, fake_logits: torch.Tensor, step: int) -> torch.Tensor:
+        lo = self.cfg.loss
+        if lo.topk >= 1:
+            return fake_logits
+        fraction = topk_fraction(step, lo.topk, lo.topk_steps)
+        k = max(1, round(fraction * fake_logits.shape[0]))
+        return fake_logits.topk(k).values
 
     # ------------------------------------------------------------------ phases
 
@@ -115,7 +147,7 @@ class GANTask(Task):
         n = self.cfg.train.batch_size
         labels = self._fake_labels(n)
         fake = self.G(self._noise(n), labels)
-        loss = self.loss.g_loss(self.D(self._d_inputs(fake, step), labels))
+        loss = self.loss.g_loss(self._topk(self.D(self._d_inputs(fake, step), labels), step))
         return loss, {"g_loss": loss.detach()}
 
     def _clip(self, step: int) -> None:

@@ -45,10 +45,26 @@ def select_device(name: str) -> torch.device:
 
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
-    """Adam (with the config's betas) or RMSprop over ``params``."""
+    """Adam (with the config's betas) or RMSprop over ``params``; ``initial_lr`` keeps the base rate."""
     if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        opt = torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    for group in opt.param_groups:
+        group["initial_lr"] = cfg.lr
+    return opt
+
+
+def lr_factor(step: int, total: int, kind: str, start: float = 0.0) -> float:
+    """Multiplier of the base learning rate at ``step``: 1 until ``start * total``, then down to 0 at ``total``.
+
+    ``linear``: 1 - p; ``cosine``: (1 + cos(pi p)) / 2, with p the fraction of the decay done.
+    """
+    if kind == "none":
+        return 1.0
+    begin = start * total
+    p = min(1.0, max(0.0, (step - begin) / max(total - begin, 1e-9)))
+    return 1.0 - p if kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * p))
 
 
 @dataclass
@@ -194,6 +210,11 @@ class Trainer:
         last: dict = {}
         while self.step < total:
             step = self.step
+            if t.lr_decay != "none":
+                factor = lr_factor(step, total, t.lr_decay, t.lr_decay_start)
+                for opt in opts.values():
+                    for group in opt.param_groups:
+                        group["lr"] = group["initial_lr"] * factor
             for phase in task.phases:
                 if step % phase.interval:
                     continue
