@@ -53,6 +53,7 @@ class ModelConfig:
 
     arch: str = "dcgan"  # mlp | dcgan
     z_dim: int = 100
+    z_categories: int = 0  # a categorical code of this many values beside z (0 = off); see gankit.latent
     width: float = 1.0  # dcgan: channel multiplier (1.0 = 64 base channels)
     max_channels: int = 512  # dcgan: cap on channels per layer
     g_hidden: list[int] = field(default_factory=lambda: [256, 512, 1024])  # mlp only
@@ -352,6 +353,7 @@ def validate(cfg: Config) -> None:
     _choice("model.d_norm", m.d_norm, ("batch", "layer", "none"))
     _choice("model.cond_d", m.cond_d, ("concat", "projection"))
     _positive("model.z_dim", m.z_dim)
+    _positive("model.z_categories", m.z_categories, allow_zero=True)
     _positive("model.width", m.width)
     _positive("model.max_channels", m.max_channels)
     _positive("model.embed_dim", m.embed_dim, allow_zero=True)

@@ -15,7 +15,7 @@ def end_of_run_metrics(setup, seed: int = 0) -> dict:
     """
     ds, task, n = setup.dataset, setup.task, setup.cfg.eval.num_samples
     gen = torch.Generator().manual_seed(seed + 2)
-    inputs = {"z": torch.randn(n, task.z_dim, generator=gen)}
+    inputs = {"z": task.latent.sample(n, generator=gen)}
     if task.num_classes:
         inputs["labels"] = torch.randint(0, task.num_classes, (n,), generator=gen)
     fake = task.generate(inputs).cpu()

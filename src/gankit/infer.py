@@ -8,31 +8,12 @@ import torch
 from torch import nn
 
 
-def truncated_noise(n: int, dim: int, truncation: float | None, generator: torch.Generator) -> torch.Tensor:
-    """z ~ N(0, I), with every entry outside [-t, t] redrawn until inside (Brock et al. 2019).
-
-    The truncation trick of BigGAN: a smaller ``t`` trades diversity for fidelity.
-    ``None`` (or 0) means no truncation.
-    """
-    z = torch.randn(n, dim, generator=generator)
-    if truncation:
-        if truncation <= 0:
-            raise ValueError("truncation must be > 0")
-        while True:
-            bad = z.abs() > truncation
-            count = int(bad.sum())
-            if count == 0:
-                break
-            z[bad] = torch.randn(count, generator=generator)
-    return z
-
-
 def _has_batchnorm(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
 @torch.no_grad()
-def standing_statistics(net: nn.Module, z_dim: int, num_classes: int = 0, batches: int = 16,
+def standing_statistics(net: nn.Module, num_classes: int = 0, batches: int = 16,
                         batch_size: int = 64, seed: int = 0) -> nn.Module:
     """A copy of ``net`` whose BatchNorm statistics are re-estimated on its own outputs.
 
@@ -49,7 +30,7 @@ def standing_statistics(net: nn.Module, z_dim: int, num_classes: int = 0, batche
     gen = torch.Generator().manual_seed(seed)
     net.train()
     for _ in range(batches):
-        z = torch.randn(batch_size, z_dim, generator=gen).to(device)
+        z = net.latent.sample(batch_size, generator=gen, device=device)
         labels = torch.randint(0, num_classes, (batch_size,), generator=gen).to(device) if num_classes else None
         net(z, labels)
     return net.eval()
@@ -60,7 +41,7 @@ def generate(net: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None
              batch_size: int = 256) -> torch.Tensor:
     """G(z, labels) in eval mode, in batches; BatchNorm uses standing statistics."""
     if _has_batchnorm(net):
-        net = standing_statistics(net, z.shape[1], getattr(net, "num_classes", 0))
+        net = standing_statistics(net, getattr(net, "num_classes", 0))
     was_training = net.training
     net.eval()
     device = next(net.parameters()).device
@@ -79,8 +60,8 @@ def generate(net: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None
 class LoadedGenerator:
     """A generator restored from a checkpoint, with what is needed to use it."""
 
-    def __init__(self, net: nn.Module, z_dim: int, data: dict, step: int, path: str):
-        self.net, self.z_dim, self.data, self.step, self.path = net, z_dim, data, step, path
+    def __init__(self, net: nn.Module, data: dict, step: int, path: str):
+        self.net, self.data, self.step, self.path = net, data, step, path
 
     @property
     def class_names(self) -> list[str]:
@@ -107,7 +88,7 @@ def load_generator(run: str, use_ema: bool = True, device: str = "cpu") -> Loade
     if use_ema and name == "G" and cfg.train.ema > 0:
         raise CheckpointError(f"checkpoint {state['path']} has no G_ema although its config enables EMA")
     load_network(g, name, tensors, state["path"])
-    return LoadedGenerator(g.to(device).eval(), cfg.model.z_dim, data, int(state["step"]), state["path"])
+    return LoadedGenerator(g.to(device).eval(), data, int(state["step"]), state["path"])
 
 
 def _class_index(loaded: LoadedGenerator, class_: str | None) -> int | None:
@@ -139,7 +120,7 @@ def sample_to_file(loaded: LoadedGenerator, out: str, n: int = 64, seed: int = 0
     from gankit.viz import save_image_grid, save_scatter
 
     gen = torch.Generator().manual_seed(seed)
-    z = truncated_noise(n, loaded.z_dim, truncation, gen)
+    z = loaded.net.latent.sample(n, generator=gen, truncation=truncation)
     labels = None
     idx = _class_index(loaded, class_)
     if loaded.num_classes:

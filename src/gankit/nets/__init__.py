@@ -7,6 +7,7 @@ from collections.abc import Callable
 from torch import nn
 
 from gankit.config import ModelConfig
+from gankit.latent import Latent
 from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
 
@@ -30,7 +31,8 @@ def register(name: str) -> Callable[[Builder], Builder]:
 
 @register("mlp")
 def _mlp(cfg: ModelConfig, shape: tuple[int, ...], d_shape: tuple[int, ...], num_classes: int, is_image: bool):
-    g = MLPGenerator(cfg.z_dim, shape, cfg.g_hidden, cfg.g_norm, is_image, num_classes, cfg.embed_dim)
+    z_in = cfg.z_dim + cfg.z_categories
+    g = MLPGenerator(z_in, shape, cfg.g_hidden, cfg.g_norm, is_image, num_classes, cfg.embed_dim)
     d = MLPDiscriminator(d_shape, cfg.d_hidden, cfg.d_norm, num_classes, cfg.cond_d)
     return g, d
 
@@ -38,9 +40,8 @@ def _mlp(cfg: ModelConfig, shape: tuple[int, ...], d_shape: tuple[int, ...], num
 @register("dcgan")
 def _dcgan(cfg: ModelConfig, shape: tuple[int, ...], d_shape: tuple[int, ...], num_classes: int, is_image: bool):
     channels, resolution = shape[0], shape[1]
-    g = DCGANGenerator(
-        cfg.z_dim, channels, resolution, cfg.width, cfg.max_channels, cfg.g_norm, num_classes, cfg.embed_dim
-    )
+    z_in = cfg.z_dim + cfg.z_categories
+    g = DCGANGenerator(z_in, channels, resolution, cfg.width, cfg.max_channels, cfg.g_norm, num_classes, cfg.embed_dim)
     d = DCGANDiscriminator(
         d_shape[0], resolution, cfg.width, cfg.max_channels, cfg.d_norm, num_classes, cfg.cond_d
     )
@@ -54,6 +55,7 @@ def build_networks(
     shape = tuple(data_shape)
     d_shape = (shape[0] * cfg.pack, *shape[1:])  # PacGAN: D sees `pack` samples stacked on the first axis
     g, d = ARCHITECTURES[cfg.arch](cfg, shape, d_shape, num_classes, is_image)
+    g.latent = Latent(cfg.z_dim, cfg.z_categories)  # what G takes, for everything that samples it
     if cfg.spectral_norm:
         from gankit.regularizers import apply_spectral_norm
 

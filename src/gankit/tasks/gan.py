@@ -68,7 +68,7 @@ class GANTask(Task):
         self.cfg = cfg
         self.G, self.D, self.sampler = generator, discriminator, sampler
         self.num_classes = num_classes if cfg.model.conditional else 0
-        self.z_dim = cfg.model.z_dim
+        self.latent = generator.latent
         self.loss = get_loss(cfg.loss.name, cfg.loss.label_smoothing)
         self.device = next(generator.parameters()).device
         self.networks = {"G": self.G, "D": self.D}
@@ -90,7 +90,7 @@ class GANTask(Task):
     # ------------------------------------------------------------------ inputs
 
     def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.z_dim, device=self.device)
+        return self.latent.sample(n, device=self.device)
 
     def _fake_labels(self, n: int) -> torch.Tensor | None:
         if not self.num_classes:
@@ -159,7 +159,7 @@ class GANTask(Task):
         gen = torch.Generator().manual_seed(seed)
         if self.num_classes:
             n = max(self.num_classes, n - n % self.num_classes)
-        inputs = {"z": torch.randn(n, self.z_dim, generator=gen).to(self.device)}
+        inputs = {"z": self.latent.sample(n, generator=gen, device=self.device)}
         if self.num_classes:
             inputs["labels"] = (torch.arange(n) % self.num_classes).to(self.device)
         return inputs
