@@ -44,6 +44,17 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the shipped presets")
 
+    b = sub.add_parser("bench", help="benchmarks that reproduce published tables")
+    bsub = b.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    bm = bsub.add_parser("modes", help="mode collapse on the 2-D ring/grid (VEEGAN, PacGAN tables)")
+    bm.add_argument("--dataset", choices=("ring", "grid"), default="ring")
+    bm.add_argument("--seeds", type=int, default=10, help="independent runs (default 10)")
+    bm.add_argument("--preset", help="default toy-<dataset>")
+    bm.add_argument("--jobs", type=int, default=2, help="runs in parallel, one thread each (default 2)")
+    bm.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for every run (repeatable)")
+    bm.add_argument("--out", help="results folder (default runs/bench-modes-<dataset>-<time>)")
+
     f = sub.add_parser("fetch", help="download and verify a built-in dataset into the cache")
     f.add_argument("name", choices=("mnist", "fashion-mnist", "digits"))
     return p
@@ -156,7 +167,26 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "sample": _cmd_sample, "presets": _cmd_presets, "fetch": _cmd_fetch}
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from gankit.bench.modes import markdown_table, run_modes_benchmark
+
+    out = Path(args.out or f"runs/bench-modes-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    result = run_modes_benchmark(args.dataset, args.seeds, args.preset, out, args.jobs, args.overrides)
+    print(markdown_table(result))
+    s = result["summary"]
+    print(f"\nCPU time per seed: {s['cpu_seconds']['mean']:.0f} ± {s['cpu_seconds']['se']:.0f} s; "
+          f"all modes in every seed: {'yes' if result['all_modes_every_seed'] else 'no'}")
+    print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}, {out / 'samples-seed0.png'}")
+    return 0
+
+
+COMMANDS = {
+    "bench": _cmd_bench,
+    "train": _cmd_train,
+    "sample": _cmd_sample,
+    "presets": _cmd_presets,
+    "fetch": _cmd_fetch,
+}
 
 
 def _setup_logging() -> None:
