@@ -192,10 +192,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
-    def run(self) -> dict:
+    def run(self, stop_at: int | None = None) -> dict:
+        """Train up to ``train.steps``; ``stop_at`` ends early (with a checkpoint) as an interruption would,
+        keeping the lr schedule of the full run, so a later resume continues it exactly."""
         cfg, task, opts = self.s.cfg, self.s.task, self.s.optimizers
         t = cfg.train
         total = t.steps
+        end = total if stop_at is None else min(stop_at, total)
         if self.step >= total:
             print(f"[gankit] run already at step {self.step} >= {total}: nothing to train", file=sys.stderr)
         sums: dict[str, torch.Tensor] = {}
@@ -208,7 +211,7 @@ class Trainer:
             dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr,
         )
         last: dict = {}
-        while self.step < total:
+        while self.step < end:
             step = self.step
             if t.lr_decay != "none":
                 factor = lr_factor(step, total, t.lr_decay, t.lr_decay_start)
@@ -256,7 +259,7 @@ class Trainer:
                 window_images, window_start = 0, time.perf_counter()
             if self.step % t.sample_every == 0 or self.step == total:
                 self.save_samples(self.run_dir / "samples" / f"step-{self.step:08d}.png")
-            if self.step % t.ckpt_every == 0 or self.step == total:
+            if self.step % t.ckpt_every == 0 or self.step in (total, end):
                 self.save_checkpoint()
         bar.close()
         wall = time.perf_counter() - t0
