@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     s.add_argument("--truncation", type=float, help="redraw noise entries beyond +-T (BigGAN truncation)")
+    s.add_argument("--jacobian-truncation", type=float, metavar="F",
+                   help="reject the fraction F of draws where ||dG/dz|| is largest (default: the run's "
+                        "sample.jacobian_truncation; 0 turns it off)")
     s.add_argument("--class", dest="class_", metavar="C", help="class index or name (conditional models)")
     s.add_argument("--format", choices=("png", "npy"), help="default: from the --out suffix")
     s.add_argument("--no-ema", action="store_true", help="use the trained G instead of its EMA")
@@ -159,10 +162,13 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         raise GankitError(f"--n must be positive, got {args.n}")
     if args.truncation is not None and args.truncation <= 0:
         raise GankitError(f"--truncation must be > 0, got {args.truncation}")
+    jt = args.jacobian_truncation
+    if jt is not None and not 0 <= jt < 1:
+        raise GankitError(f"--jacobian-truncation must be in [0, 1), got {jt}")
     fmt = args.format or ("npy" if args.out.endswith(".npy") else "png")
     loaded = load_generator(args.run, use_ema=not args.no_ema)
     path = sample_to_file(loaded, args.out, n=args.n, seed=args.seed, truncation=args.truncation,
-                          class_=args.class_, fmt=fmt)
+                          class_=args.class_, fmt=fmt, jacobian_truncation=jt)
     print(f"[gankit] wrote {args.n} samples to {path}")
     return 0
 

@@ -127,6 +127,17 @@ class EvalConfig:
 
 
 @dataclass
+class SampleConfig:
+    """How samples are drawn from the trained G: end-of-run metrics, ``gankit sample``, ``gankit bench``.
+
+    The fixed-noise grids written during training ignore this section (they track training).
+    """
+
+    jacobian_truncation: float = 0.0  # reject this fraction of draws with the largest ||dG/dz|| (JBT); 0 = off
+    jacobian_projections: int = 8  # directions for the ||dG/dz|| estimate (exact when z_dim <= this)
+
+
+@dataclass
 class Config:
     """A whole run."""
 
@@ -136,6 +147,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -426,3 +438,9 @@ def validate(cfg: Config) -> None:
     if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"train.device: {dev!r} is not one of auto, cpu, cuda, cuda:N, mps")
     _positive("eval.num_samples", cfg.eval.num_samples)
+    if not 0 <= cfg.sample.jacobian_truncation < 1:
+        raise ConfigError(
+            f"sample.jacobian_truncation: the fraction of draws to reject must be in [0, 1) (0 = off), "
+            f"got {cfg.sample.jacobian_truncation}"
+        )
+    _positive("sample.jacobian_projections", cfg.sample.jacobian_projections)

@@ -1,4 +1,4 @@
-"""Using a trained generator: noise with truncation, generation with standing statistics."""
+"""Using a trained generator: noise with truncation, Jacobian truncation, generation with standing statistics."""
 
 from __future__ import annotations
 
@@ -54,14 +54,109 @@ def generate(net: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None
     return torch.cat(outs)
 
 
+# --------------------------------------------------------------------------- Jacobian truncation
+
+CALIBRATION_SEED = 20200713  # fixed: the JBT threshold is a property of G, not of the draw
+CALIBRATION_SAMPLES = 10_000
+MAX_ROUNDS = 10_000  # rejection rounds before giving up (an acceptance rate near 0)
+
+
+def _ready(net: nn.Module) -> nn.Module:
+    """``net`` for inference: eval mode, BatchNorm with standing statistics (a copy when it has BatchNorm)."""
+    if _has_batchnorm(net):
+        return standing_statistics(net, getattr(net, "num_classes", 0))
+    return net.eval()
+
+
+def jacobian_norms(net: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None, projections: int = 8,
+                   generator: torch.Generator | None = None, batch_size: int = 1024) -> torch.Tensor:
+    """||dG/dz||_F for each row of ``z``, over the Gaussian part of the latent (a categorical code is discrete).
+
+    With z_dim <= ``projections`` it is exact: ||J||_F^2 = sum_i ||J e_i||^2 over the basis directions.
+    Otherwise it is the unbiased estimate (1/k) sum_j ||J v_j||^2 with v_j ~ N(0, I) (E[v v^T] = I), from
+    k = ``projections`` directions. Each product J v is one forward-mode pass (``torch.func.jvp``).
+    ``net`` should be in eval mode (see :func:`_ready`).
+    """
+    from torch.func import jvp
+
+    z_dim = net.latent.z_dim
+    exact = z_dim <= projections
+    device = next(net.parameters()).device
+    out = []
+    for i in range(0, z.shape[0], batch_size):
+        zb = z[i : i + batch_size].to(device)
+        lb = labels[i : i + batch_size].to(device) if labels is not None else None
+        total = torch.zeros(zb.shape[0], device=device)
+        for j in range(z_dim if exact else projections):
+            v = torch.zeros_like(zb)
+            if exact:
+                v[:, j] = 1.0
+            else:
+                v[:, :z_dim] = torch.randn(zb.shape[0], z_dim, generator=generator).to(device)
+            _, jv = jvp(lambda u, lb=lb: net(u, lb), (zb,), (v,))
+            total += jv.detach().float().flatten(1).pow(2).sum(1)
+        out.append((total if exact else total / projections).sqrt().cpu())
+    return torch.cat(out)
+
+
+def jacobian_threshold(net: nn.Module, fraction: float, projections: int = 8, truncation: float | None = None,
+                       samples: int = CALIBRATION_SAMPLES) -> float:
+    """The ||dG/dz|| above which a draw is rejected: the (1 - fraction) quantile over ``samples`` draws
+    made with a fixed seed (labels uniform for a conditional G)."""
+    gen = torch.Generator().manual_seed(CALIBRATION_SEED)
+    z = net.latent.sample(samples, generator=gen, truncation=truncation)
+    classes = getattr(net, "num_classes", 0)
+    labels = torch.randint(0, classes, (samples,), generator=gen) if classes else None
+    norms = jacobian_norms(net, z, labels, projections, gen)
+    return float(torch.quantile(norms.double(), 1.0 - fraction))
+
+
+def draw_latents(net: nn.Module, n: int, generator: torch.Generator, labels: torch.Tensor | None = None,
+                 truncation: float | None = None, jacobian_truncation: float = 0.0,
+                 projections: int = 8) -> torch.Tensor:
+    """``n`` inputs for G (on the CPU), optionally with Jacobian-based truncation.
+
+    Jacobian-based truncation (JBT; Tanielian et al. 2020, "Learning disconnected manifolds: a no
+    GAN's land", ICML): a continuous G cannot jump between separated modes, so the draws it sends
+    between them (the "no GAN's land") are those where G stretches the latent space most, i.e. where
+    ||dG/dz|| is largest. A threshold is set once per G at the (1 - ``jacobian_truncation``) quantile of
+    that norm over a fixed calibration draw; then each latent vector is redrawn until its norm is at
+    or below it (rejection sampling, so the accepted vectors are independent). Uses G only: nothing
+    about the data, the discriminator or the true modes. Like BigGAN's truncation trick it trades
+    diversity for quality; mode-coverage metrics show how much diversity is left.
+    ``labels`` (for a conditional G) stay with their rows. Forward-mode AD keeps process-wide state:
+    do not run two of these at once in threads of one process.
+    """
+    from gankit.errors import GankitError
+
+    if not jacobian_truncation:
+        return net.latent.sample(n, generator=generator, truncation=truncation)
+    ready = _ready(net)
+    threshold = jacobian_threshold(ready, jacobian_truncation, projections, truncation, CALIBRATION_SAMPLES)
+    out = torch.empty(n, net.latent.dim)
+    pending = torch.arange(n)
+    for _ in range(MAX_ROUNDS):
+        if not len(pending):
+            return out
+        z = net.latent.sample(len(pending), generator=generator, truncation=truncation)
+        norms = jacobian_norms(ready, z, labels[pending] if labels is not None else None, projections, generator)
+        ok = norms <= threshold
+        out[pending[ok]] = z[ok]
+        pending = pending[~ok]
+    raise GankitError(
+        f"Jacobian truncation accepted no draw for {len(pending)} of {n} samples in {MAX_ROUNDS} rounds "
+        f"(for a conditional G, some classes may lie wholly above the threshold): lower sample.jacobian_truncation"
+    )
+
+
 # --------------------------------------------------------------------------- trained runs
 
 
 class LoadedGenerator:
     """A generator restored from a checkpoint, with what is needed to use it."""
 
-    def __init__(self, net: nn.Module, data: dict, step: int, path: str):
-        self.net, self.data, self.step, self.path = net, data, step, path
+    def __init__(self, net: nn.Module, data: dict, step: int, path: str, cfg=None):
+        self.net, self.data, self.step, self.path, self.cfg = net, data, step, path, cfg
 
     @property
     def class_names(self) -> list[str]:
@@ -88,7 +183,7 @@ def load_generator(run: str, use_ema: bool = True, device: str = "cpu") -> Loade
     if use_ema and name == "G" and cfg.train.ema > 0:
         raise CheckpointError(f"checkpoint {state['path']} has no G_ema although its config enables EMA")
     load_network(g, name, tensors, state["path"])
-    return LoadedGenerator(g.to(device).eval(), data, int(state["step"]), state["path"])
+    return LoadedGenerator(g.to(device).eval(), data, int(state["step"]), state["path"], cfg)
 
 
 def _class_index(loaded: LoadedGenerator, class_: str | None) -> int | None:
@@ -107,10 +202,11 @@ def _class_index(loaded: LoadedGenerator, class_: str | None) -> int | None:
 
 
 def sample_to_file(loaded: LoadedGenerator, out: str, n: int = 64, seed: int = 0, truncation: float | None = None,
-                   class_: str | None = None, fmt: str = "png"):
+                   class_: str | None = None, fmt: str = "png", jacobian_truncation: float | None = None):
     """Draw ``n`` samples with a fixed seed and write a PNG grid or an .npy array.
 
     Images: npy is uint8 (N, H, W, C); points: npy is float32 (N, 2) and the PNG a scatter plot.
+    ``jacobian_truncation`` None takes the run's ``sample.jacobian_truncation``.
     """
     from pathlib import Path
 
@@ -119,12 +215,16 @@ def sample_to_file(loaded: LoadedGenerator, out: str, n: int = 64, seed: int = 0
     from gankit.data import to_uint8
     from gankit.viz import save_image_grid, save_scatter
 
-    gen = torch.Generator().manual_seed(seed)
-    z = loaded.net.latent.sample(n, generator=gen, truncation=truncation)
+    sample_cfg = loaded.cfg.sample if loaded.cfg is not None else None
+    if jacobian_truncation is None:
+        jacobian_truncation = sample_cfg.jacobian_truncation if sample_cfg else 0.0
     labels = None
     idx = _class_index(loaded, class_)
     if loaded.num_classes:
         labels = torch.full((n,), idx) if idx is not None else torch.arange(n) % loaded.num_classes
+    gen = torch.Generator().manual_seed(seed)
+    z = draw_latents(loaded.net, n, gen, labels, truncation, jacobian_truncation,
+                     sample_cfg.jacobian_projections if sample_cfg else 8)
     out_t = generate(loaded.net, z, labels)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,10 @@ normal ``gankit train`` run of the preset (a separate process, one thread each, 
 time). 2,500 samples of the trained generator (its EMA when there is one, noise seed = run seed)
 are scored: modes captured, % high quality (within 3 std of the nearest centre) and reverse KL of
 the nearest-centre histogram to uniform. Results are the mean and standard error over seeds.
+
+Samples are drawn exactly as ``gankit sample --run RUN --n 2500 --seed SEED --format npy`` draws
+them, so with the run's ``sample.jacobian_truncation``; when that is on, the same runs are also
+scored without it ("G alone"), so the table shows what training and what sampling contribute.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,17 +72,26 @@ def _train_one(preset: str, seed: int, run_dir: Path, overrides: list[str]) -> d
     return {"wall_seconds": time.perf_counter() - start, "cpu_seconds": usage.ru_utime + usage.ru_stime}
 
 
-def _evaluate(run_dir: Path, seed: int) -> tuple[dict, np.ndarray, np.ndarray]:
+KEYS = ("modes", "high_quality", "reverse_kl")
+_EVAL_LOCK = threading.Lock()  # forward-mode AD (Jacobian truncation) keeps process-wide state: one at a time
+
+
+def _evaluate(run_dir: Path, seed: int, plain: bool = False) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Scores of 2,500 samples drawn as ``gankit sample`` draws them (``plain``: without Jacobian truncation)."""
     from gankit.infer import load_generator, sample_to_file
     from gankit.metrics import mode_metrics
 
     loaded = load_generator(str(run_dir))
     if loaded.data.get("centers") is None:
         raise GankitError(f"{run_dir} was not trained on a 2-D mixture (ring or grid)")
-    path = sample_to_file(loaded, str(run_dir / "samples-2500.npy"), n=NUM_SAMPLES, seed=seed, fmt="npy")
+    name = "samples-2500-plain.npy" if plain else "samples-2500.npy"
+    path = sample_to_file(loaded, str(run_dir / name), n=NUM_SAMPLES, seed=seed, fmt="npy",
+                          jacobian_truncation=0.0 if plain else None)
     points = np.load(path)
     centers = np.asarray(loaded.data["centers"])
-    return mode_metrics(points, centers, loaded.data["std"]), points, centers
+    metrics = mode_metrics(points, centers, loaded.data["std"])
+    metrics["jacobian_truncation"] = 0.0 if plain else loaded.cfg.sample.jacobian_truncation
+    return metrics, points, centers
 
 
 def run_modes_benchmark(dataset: str, seeds: int, preset: str | None, out: Path, jobs: int = 2,
@@ -96,8 +110,12 @@ def run_modes_benchmark(dataset: str, seeds: int, preset: str | None, out: Path,
     def one(seed: int) -> dict:
         run_dir = out / f"seed-{seed}"
         timing = _train_one(preset, seed, run_dir, overrides)
-        metrics, _, _ = _evaluate(run_dir, seed)
-        row = {"seed": seed, **timing, **{k: metrics[k] for k in ("modes", "high_quality", "reverse_kl")}}
+        with _EVAL_LOCK:
+            metrics, _, _ = _evaluate(run_dir, seed)
+            plain = _evaluate(run_dir, seed, plain=True)[0] if metrics["jacobian_truncation"] else None
+        row = {"seed": seed, **timing, **{k: metrics[k] for k in KEYS}}
+        if plain is not None:
+            row["plain"] = {k: plain[k] for k in KEYS}
         print(f"[gankit]   seed {seed}: {row['modes']}/{metrics['num_modes']} modes, "
               f"{100 * row['high_quality']:.1f}% high quality, reverse KL {row['reverse_kl']:.4f}, "
               f"{row['cpu_seconds']:.0f} s CPU", file=sys.stderr)
@@ -105,8 +123,7 @@ def run_modes_benchmark(dataset: str, seeds: int, preset: str | None, out: Path,
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         rows = list(pool.map(one, range(seeds)))
-    summary = {key: mean_se([r[key] for r in rows]) for key in ("modes", "high_quality", "reverse_kl",
-                                                                  "cpu_seconds", "wall_seconds")}
+    summary = {key: mean_se([r[key] for r in rows]) for key in (*KEYS, "cpu_seconds", "wall_seconds")}
     metrics0, points0, centers = _evaluate(out / "seed-0", 0)
     from gankit.viz import save_scatter
 
@@ -118,6 +135,7 @@ def run_modes_benchmark(dataset: str, seeds: int, preset: str | None, out: Path,
         "overrides": overrides,
         "seeds": seeds,
         "runs": rows,
+        "jacobian_truncation": metrics0["jacobian_truncation"],
         "summary": {k: {"mean": m, "se": s} for k, (m, s) in summary.items()},
         "all_modes_every_seed": all(r["modes"] == MAX_MODES[dataset] for r in rows),
         "protocol": {
@@ -129,6 +147,8 @@ def run_modes_benchmark(dataset: str, seeds: int, preset: str | None, out: Path,
         },
         "published": PUBLISHED[dataset],
     }
+    if all("plain" in r for r in rows):
+        result["summary_plain"] = {k: dict(zip(("mean", "se"), mean_se([r["plain"][k] for r in rows]))) for k in KEYS}
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "results.md").write_text(markdown_table(result) + "\n")
     return result
@@ -141,11 +161,16 @@ def markdown_table(result: dict) -> str:
     for name, source, modes, hq, kl in PUBLISHED[ds]:
         kl_text = f"{kl:.2f}" if kl is not None else "-"
         lines.append(f"| {name} ({source}) | {modes:g} | {hq:g} | {kl_text} |")
-    s = result["summary"]
-    lines.append(
-        f"| **gankit `{result['preset']}`** ({result['seeds']} seeds) | "
-        f"{s['modes']['mean']:.1f} ± {s['modes']['se']:.1f} | "
-        f"{100 * s['high_quality']['mean']:.1f} ± {100 * s['high_quality']['se']:.1f} | "
-        f"{s['reverse_kl']['mean']:.4f} ± {s['reverse_kl']['se']:.4f} |"
-    )
+    name, seeds = f"gankit `{result['preset']}`", f"{result['seeds']} seeds"
+    rows = [(f"**{name}** ({seeds})", result["summary"])]
+    if "summary_plain" in result:
+        rows = [(f"{name}, G alone ({seeds})", result["summary_plain"]),
+                (f"**{name}, G + Jacobian truncation {result['jacobian_truncation']:g}** ({seeds})",
+                 result["summary"])]
+    for label, s in rows:
+        lines.append(
+            f"| {label} | {s['modes']['mean']:.1f} ± {s['modes']['se']:.1f} | "
+            f"{100 * s['high_quality']['mean']:.1f} ± {100 * s['high_quality']['se']:.1f} | "
+            f"{s['reverse_kl']['mean']:.4f} ± {s['reverse_kl']['se']:.4f} |"
+        )
     return "\n".join(lines)

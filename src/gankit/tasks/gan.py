@@ -164,8 +164,11 @@ class GANTask(Task):
             inputs["labels"] = (torch.arange(n) % self.num_classes).to(self.device)
         return inputs
 
+    def sampling_net(self, use_ema: bool = True) -> nn.Module:
+        """The generator that samples are drawn from: the EMA copy when there is one."""
+        return self.G_ema if (use_ema and self.ema) else self.G
+
     def generate(self, inputs: dict[str, torch.Tensor], use_ema: bool = True) -> torch.Tensor:
         from gankit.infer import generate
 
-        net = self.G_ema if (use_ema and self.ema) else self.G
-        return generate(net, inputs["z"], inputs.get("labels"))
+        return generate(self.sampling_net(use_ema), inputs["z"], inputs.get("labels"))
