@@ -58,8 +58,36 @@ def _parser() -> argparse.ArgumentParser:
                     help="config override for every run (repeatable)")
     bm.add_argument("--out", help="results folder (default runs/bench-modes-<dataset>-<time>)")
 
-    f = sub.add_parser("fetch", help="download and verify a built-in dataset into the cache")
-    f.add_argument("name", choices=("mnist", "fashion-mnist", "digits"))
+    e = sub.add_parser("eval", help="FID, KID, IS, precision/recall, density/coverage of a run or of image sets")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="run folder: evaluate samples of its generator")
+    src.add_argument("--fake", help="generated images: folder, .npz/.npy of uint8 images")
+    e.add_argument("--real", "--ref", dest="real",
+                   help="real images: mnist:test, fashion-mnist:train, digits, a folder or an .npz/.npy "
+                        "(default for --run: the test split of its dataset, or its training folder)")
+    e.add_argument("--metrics", default="fid,kid",
+                   help="comma-separated, from fid, kid, is, pr, dc, class (default fid,kid)")
+    e.add_argument("--extractor", help="inception, mnist-classifier or fashion-mnist-classifier "
+                   "(default: the domain classifier for MNIST / Fashion-MNIST runs, else inception)")
+    e.add_argument("--extractor-path", help="weights file to use instead of the fetched/shipped one")
+    e.add_argument("--n", type=int, default=10_000,
+                   help="generated samples, and at most this many real (default 10000)")
+    e.add_argument("--n-real", type=int, help="real images (default: --n, or all when there are fewer)")
+    e.add_argument("--seed", type=int, default=0, help="noise seed and real-subset seed (default 0)")
+    e.add_argument("--resolution", type=int, help="bring both sides to this size first (default: the run's)")
+    e.add_argument("--no-cache", action="store_true", help="recompute the real features, do not cache them")
+    e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    f = sub.add_parser("fetch", help="download and verify a built-in dataset (or the FID Inception) into the cache")
+    f.add_argument("name", choices=("mnist", "fashion-mnist", "digits", "inception"))
+
+    tc = sub.add_parser("train-classifier", help="train the domain classifier used as a metric feature extractor")
+    tc.add_argument("--dataset", required=True, choices=("mnist", "fashion-mnist"))
+    tc.add_argument("--out", help="weights file (default ./<dataset>-classifier.safetensors; .json sidecar beside it)")
+    tc.add_argument("--epochs", type=int, help="default: the dataset's recipe (mnist 6, fashion-mnist 12)")
+    tc.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tc.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0 leaves torch's default)")
+    tc.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     return p
 
 
@@ -82,6 +110,10 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         path = builtin.fetch_mnist()
     elif args.name == "fashion-mnist":
         path = builtin.fetch_fashion_mnist()
+    elif args.name == "inception":
+        from gankit.metrics.features import fetch_inception
+
+        path = fetch_inception()
     else:
         builtin.load_digits()
         path = "scikit-learn (ships in the wheel)"
@@ -186,12 +218,53 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from gankit import evaluation as ev
+
+    names = ev.parse_metrics(args.metrics)
+    if args.n <= 0 or (args.n_real is not None and args.n_real <= 0):
+        raise GankitError("--n and --n-real must be positive")
+    n_real = args.n_real or args.n
+    if args.run:
+        fake, data = ev.run_images(args.run, args.n, args.seed)
+        resolution, channels = args.resolution or data["resolution"], data["channels"]
+        if args.resolution and args.resolution != data["resolution"]:
+            fake.images = ev._fit(fake.images, resolution, channels)
+        real_spec = args.real or ev.default_reference(data)
+        extractor = args.extractor or ev.default_extractor(data["dataset"])
+    else:
+        if not args.real:
+            raise GankitError("--fake needs --real (a built-in split such as mnist:test, a folder or an .npz)")
+        fake = ev.load_images(args.fake, args.n, args.seed, args.resolution)
+        resolution, channels = fake.images.shape[-1], fake.images.shape[1]
+        real_spec = args.real
+        extractor = args.extractor or ev.default_extractor(args.real.partition(":")[0])
+    real = ev.load_images(real_spec, n_real, args.seed, resolution, channels)
+    result = ev.evaluate(fake, real, names, extractor, args.extractor_path, args.seed, use_cache=not args.no_cache)
+    if args.run:
+        result["step"] = data["step"]
+        with open(Path(args.run) / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(result) + "\n")
+    print(json.dumps(result) if args.json else ev.format_table(result))
+    return 0
+
+
+def _cmd_train_classifier(args: argparse.Namespace) -> int:
+    from gankit.metrics import classifier
+
+    return classifier.run(args)
+
+
 COMMANDS = {
     "bench": _cmd_bench,
     "train": _cmd_train,
     "sample": _cmd_sample,
     "presets": _cmd_presets,
     "fetch": _cmd_fetch,
+    "train-classifier": _cmd_train_classifier,
+    "eval": _cmd_eval,
 }
 
 

@@ -201,20 +201,14 @@ def _class_index(loaded: LoadedGenerator, class_: str | None) -> int | None:
     raise GankitError(f"--class {class_!r}: expected 0..{loaded.num_classes - 1} or one of {names}")
 
 
-def sample_to_file(loaded: LoadedGenerator, out: str, n: int = 64, seed: int = 0, truncation: float | None = None,
-                   class_: str | None = None, fmt: str = "png", jacobian_truncation: float | None = None):
-    """Draw ``n`` samples with a fixed seed and write a PNG grid or an .npy array.
+def sample_outputs(loaded: LoadedGenerator, n: int, seed: int = 0, truncation: float | None = None,
+                   class_: str | None = None, jacobian_truncation: float | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` outputs of G (float, [-1, 1] for images) and the labels asked for (None if unconditional).
 
-    Images: npy is uint8 (N, H, W, C); points: npy is float32 (N, 2) and the PNG a scatter plot.
-    ``jacobian_truncation`` None takes the run's ``sample.jacobian_truncation``.
+    Labels cycle through the classes (balanced) unless ``class_`` picks one. ``jacobian_truncation``
+    None takes the run's ``sample.jacobian_truncation``. The noise comes from a generator seeded with ``seed``.
     """
-    from pathlib import Path
-
-    import numpy as np
-
-    from gankit.data import to_uint8
-    from gankit.viz import save_image_grid, save_scatter
-
     sample_cfg = loaded.cfg.sample if loaded.cfg is not None else None
     if jacobian_truncation is None:
         jacobian_truncation = sample_cfg.jacobian_truncation if sample_cfg else 0.0
@@ -225,7 +219,23 @@ def sample_to_file(loaded: LoadedGenerator, out: str, n: int = 64, seed: int = 0
     gen = torch.Generator().manual_seed(seed)
     z = draw_latents(loaded.net, n, gen, labels, truncation, jacobian_truncation,
                      sample_cfg.jacobian_projections if sample_cfg else 8)
-    out_t = generate(loaded.net, z, labels)
+    return generate(loaded.net, z, labels), labels
+
+
+def sample_to_file(loaded: LoadedGenerator, out: str, n: int = 64, seed: int = 0, truncation: float | None = None,
+                   class_: str | None = None, fmt: str = "png", jacobian_truncation: float | None = None):
+    """Draw ``n`` samples with :func:`sample_outputs` and write a PNG grid or an .npy array.
+
+    Images: npy is uint8 (N, H, W, C); points: npy is float32 (N, 2) and the PNG a scatter plot.
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    from gankit.data import to_uint8
+    from gankit.viz import save_image_grid, save_scatter
+
+    out_t, labels = sample_outputs(loaded, n, seed, truncation, class_, jacobian_truncation)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     if loaded.data["is_image"]:

@@ -131,6 +131,13 @@ def _write_cache(
         log.warning("could not write the folder cache %s: %s", path, exc)
 
 
+def folder_key(path: str | os.PathLike, resolution: int, channels: int,
+               background: tuple[int, ...] = (255, 255, 255)) -> str:
+    """The hash that names a folder's decoded cache: settings plus every file's path, size and mtime."""
+    root = Path(path).expanduser().resolve()
+    return _cache_key(root, _scan(root), resolution, channels, tuple(background))
+
+
 def load_image_folder(
     path: str | os.PathLike,
     resolution: int,

@@ -1,0 +1,107 @@
+"""``gankit eval``: sources, the real-features cache, the metrics through the CLI, and sanity on real MNIST."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gankit import evaluation as ev
+from gankit.cli import main
+from gankit.errors import DataError
+
+
+@pytest.fixture(autouse=True)
+def _stats_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(ev, "cache_dir", lambda: tmp_path / "cache")
+
+
+def _mnist_test():
+    from gankit.data import builtin
+
+    try:
+        return builtin.load_mnist("test")[0]
+    except DataError as exc:
+        pytest.skip(f"MNIST not available: {exc}")
+
+
+@pytest.mark.needs_mnist
+def test_mnist_halves_are_close_and_noise_is_far():
+    # random disjoint halves: the test split's first and last 5,000 come from different writers (FID ~2.7 apart)
+    images = _mnist_test()[torch.randperm(10000, generator=torch.Generator().manual_seed(0))]
+    a = ev.ImageSet(images[:2000], "test[perm[:2000]]", "a")
+    b = ev.ImageSet(images[5000:7000], "test[perm[5000:7000]]", "b")
+    noise = ev.ImageSet(torch.randint(0, 256, (2000, 1, 28, 28), generator=torch.Generator().manual_seed(0),
+                                      dtype=torch.uint8), "noise", "noise")
+    same = ev.evaluate(a, b, ["fid", "kid", "pr", "class"], "mnist-classifier")
+    far = ev.evaluate(noise, b, ["fid", "kid", "pr"], "mnist-classifier")
+    assert same["fid"] < 1.5 and far["fid"] > 100 * same["fid"], (same["fid"], far["fid"])
+    assert far["kid"] > 100 * abs(same["kid"])
+    assert same["precision"] > 0.85 and same["recall"] > 0.85 and far["precision"] < 0.05
+    assert same["classes_covered"] == 10 and same["class_kl"] < 0.02
+    p = same["protocol"]
+    assert p["n_real"] == p["n_fake"] == 2000 and len(p["weights_sha256"]) == 64 and p["seed"] == 0
+    assert p["extractor"]["name"] == "mnist-classifier" and "resize" in json.dumps(p["extractor"])
+
+
+@pytest.mark.needs_mnist
+def test_cli_fake_file_against_builtin_split_uses_the_cache(tmp_path, capsys):
+    images = _mnist_test()
+    fake = tmp_path / "fake.npz"
+    np.savez(fake, images=images[:300, 0].numpy())  # (N, H, W) uint8
+    argv = ["eval", "--fake", str(fake), "--real", "mnist:test", "--n", "300", "--json",
+            "--metrics", "fid,kid,is,pr,dc,class"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert {"fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density", "coverage", "class_kl",
+            "classes_covered", "protocol"} <= set(first)
+    assert first["protocol"]["real_features_from_cache"] is False
+    assert main(argv) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["protocol"]["real_features_from_cache"] is True
+    assert second["fid"] == first["fid"]
+    assert 5 < first["is"] <= 10  # real digits: confident, balanced predictions
+
+
+def test_cli_eval_of_a_run_appends_to_its_metrics_jsonl(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "dcgan-digits", "--out", str(run), "--steps", "10", "--quiet",
+                 "--set", "train.batch_size=32", "--set", "train.tensorboard=false"]) == 0
+    capsys.readouterr()
+    argv = ["eval", "--run", str(run), "--n", "200", "--extractor", "mnist-classifier",
+            "--metrics", "fid,kid,class", "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["step"] == 10 and result["protocol"]["real"].startswith("digits")
+    assert result["protocol"]["resolution"] == [1, 8, 8]
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["fid"] == result["fid"]
+    assert main(argv[:-1]) == 0  # the table form
+    table = capsys.readouterr().out
+    assert "fid" in table and "mnist-classifier" in table
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_eval_refuses_bad_input_with_one_line(tmp_path, capsys):
+    bad = [
+        ["eval", "--fake", str(tmp_path / "missing.npz"), "--real", "digits"],
+        ["eval", "--fake", str(tmp_path), "--metrics", "fid"],
+        ["eval", "--fake", str(tmp_path / "x.npz"), "--real", "digits", "--metrics", "fid,best"],
+    ]
+    for argv in bad:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("gankit: error:"), err
+    floats = tmp_path / "f.npy"
+    np.save(floats, np.zeros((4, 8, 8), np.float32))
+    assert main(["eval", "--fake", str(floats), "--real", "digits"]) == 2
+    assert "uint8" in capsys.readouterr().err
+
+
+def test_load_images_shapes_and_resize(tmp_path):
+    arr = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    np.save(tmp_path / "rgb.npy", arr)
+    s = ev.load_images(str(tmp_path / "rgb.npy"), resolution=8, channels=1)
+    assert s.images.shape == (5, 1, 8, 8) and s.images.dtype == torch.uint8
+    s = ev.load_images("digits", n=100, seed=1)
+    assert s.images.shape == (100, 1, 8, 8) and "random 100 of 1797" in s.description
