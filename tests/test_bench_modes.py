@@ -39,16 +39,18 @@ def test_bench_modes_command_end_to_end(tmp_path, capsys):
     assert (out / "seed-1" / "samples-2500.npy").is_file()
 
 
-@pytest.mark.slow
-def test_grid_preset_beats_a_plain_gan_trained_the_same_way(tmp_path):
-    """The shipped toy-grid recipe (R1, lr decay) against the same nets and budget without them."""
+def test_grid_preset_captures_clearly_more_modes_than_a_plain_gan(tmp_path):
+    """The shipped toy-grid recipe against the same nets, batch and step budget as a plain GAN (no R1, no lr
+    decay, no Jacobian truncation), 2 seeds of 3,000 steps each. Measured when written: the preset 23-25 modes and
+    reverse KL 0.04-0.10, the plain GAN 16-19 modes and reverse KL 0.30-0.48 (seeds 0-3)."""
     from gankit.bench.modes import run_modes_benchmark
 
-    budget = ["train.steps=3000", "data.num_samples=20000"]
+    budget = ["train.steps=3000"]
     ours = run_modes_benchmark("grid", 2, "toy-grid", tmp_path / "ours", jobs=2, overrides=budget)
     plain = run_modes_benchmark("grid", 2, "toy-grid", tmp_path / "plain", jobs=2,
-                                overrides=budget + ["loss.r1_gamma=0", "train.lr_decay=none"])
+                                overrides=budget + ["loss.r1_gamma=0", "train.lr_decay=none",
+                                                    "sample.jacobian_truncation=0"])
     o, p = ours["summary"], plain["summary"]
-    print("ours", o, "plain", p)
-    assert o["modes"]["mean"] >= p["modes"]["mean"] + 1.5, (o["modes"], p["modes"])
+    assert o["modes"]["mean"] >= p["modes"]["mean"] + 2, (o["modes"], p["modes"])
     assert o["reverse_kl"]["mean"] < 0.5 * p["reverse_kl"]["mean"], (o["reverse_kl"], p["reverse_kl"])
+    assert "summary_plain" in ours and "summary_plain" not in plain
