@@ -194,3 +194,16 @@ def test_force_only_replaces_run_folders(tmp_path):
     with pytest.raises(GankitError, match="not one"):
         prepare_run_dir(precious, force=True)
     assert (precious / "thesis.txt").is_file()
+
+
+@pytest.mark.parametrize("key", ["max_seconds", "max_cpu_seconds"])
+def test_time_budget_stops_cleanly(tmp_path, key):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "toy-ring", "--out", str(run), "--quiet", "--steps", "1000000",
+                 "--set", f"train.{key}=1.5", "--set", "train.tensorboard=false"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    step = metrics["step"]
+    assert 0 < step < 1_000_000 and metrics["stopped_by"] == f"train.{key}=1.5"
+    assert list_checkpoints(run / "checkpoints")[-1].name == f"step-{step:08d}"  # the stopping step was saved
+    assert json.loads((run / "stats.jsonl").read_text().splitlines()[-1])["step"] == step
+    assert (run / "samples.png").is_file()

@@ -117,13 +117,22 @@ class TrainConfig:
     keep_ckpts: int = 2  # keep only the newest k checkpoints
     grid_size: int = 64  # samples in the fixed-noise grid
     tensorboard: bool = True
+    # time budgets, counted from the start of this invocation (a resumed run gets a fresh one): training stops
+    # cleanly (checkpoint, samples, metrics) at the first step past it, whatever train.steps says; 0 = off
+    max_seconds: float = 0.0  # wall-clock seconds
+    max_cpu_seconds: float = 0.0  # CPU seconds of this process (user + system, all threads)
 
 
 @dataclass
 class EvalConfig:
-    """Numbers computed when training ends (written to metrics.json)."""
+    """Quality numbers: at the end of training (metrics.json) and, with ``every``, during it (metrics.jsonl)."""
 
     num_samples: int = 2000  # generated (and real) samples used by the end-of-run metrics
+    every: int = 0  # feature metrics (as `gankit eval`) every this many steps and at the last; 0 = off
+    metrics: str = "fid,kid"  # comma-separated: fid, kid, is, pr, dc, class
+    extractor: str = ""  # "" = the dataset's classifier for MNIST / Fashion-MNIST, else inception
+    reference: str = ""  # real images: "" = the test split of a built-in, or the training folder
+    n: int = 5000  # generated samples per evaluation, and at most this many real ones
 
 
 @dataclass
@@ -434,10 +443,26 @@ def validate(cfg: Config) -> None:
     for key in ("log_every", "sample_every", "ckpt_every", "keep_ckpts", "grid_size"):
         _positive(f"train.{key}", getattr(t, key))
     _positive("train.threads", t.threads, allow_zero=True)
+    _positive("train.max_seconds", t.max_seconds, allow_zero=True)
+    _positive("train.max_cpu_seconds", t.max_cpu_seconds, allow_zero=True)
     dev = t.device
     if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"train.device: {dev!r} is not one of auto, cpu, cuda, cuda:N, mps")
     _positive("eval.num_samples", cfg.eval.num_samples)
+    _positive("eval.every", cfg.eval.every, allow_zero=True)
+    _positive("eval.n", cfg.eval.n)
+    if cfg.eval.every:
+        from gankit.evaluation import METRIC_NAMES
+        from gankit.metrics.features import EXTRACTOR_NAMES
+
+        bad = [m for m in cfg.eval.metrics.split(",") if m.strip() not in METRIC_NAMES]
+        if bad or not cfg.eval.metrics.strip():
+            raise ConfigError(f"eval.metrics: {cfg.eval.metrics!r} is not a comma-separated list of "
+                              f"{', '.join(METRIC_NAMES)}")
+        if cfg.eval.extractor:
+            _choice("eval.extractor", cfg.eval.extractor, EXTRACTOR_NAMES)
+        if d.name in ("ring", "grid"):
+            raise ConfigError("eval.every: feature metrics are for images; 2-D mixtures get mode metrics at the end")
     if not 0 <= cfg.sample.jacobian_truncation < 1:
         raise ConfigError(
             f"sample.jacobian_truncation: the fraction of draws to reject must be in [0, 1) (0 = off), "

@@ -145,20 +145,44 @@ def _first_image_size(folder: Path) -> int:
     raise GankitError(f"{folder}: no readable image files")
 
 
-def run_images(run: str, n: int, seed: int = 0, batch: int = 500) -> tuple[ImageSet, dict]:
-    """``n`` samples of a run's generator (class-balanced for a conditional one) and the run's data settings."""
+def _generator_images(loaded, n: int, seed: int, where: str) -> tuple[ImageSet, dict]:
     from gankit.data import to_uint8
-    from gankit.infer import load_generator, sample_outputs
+    from gankit.infer import sample_outputs
 
-    loaded = load_generator(run)
     if not loaded.data["is_image"]:
-        raise GankitError(f"{run} generates 2-D points, not images: use `gankit bench modes` metrics for those")
+        raise GankitError(f"{where} generates 2-D points, not images: use `gankit bench modes` metrics for those")
     out, labels = sample_outputs(loaded, n, seed)
-    images = to_uint8(out)
-    return ImageSet(images, f"{run} (step {loaded.step}, {n} samples, seed {seed})", "", labels), {
+    images = to_uint8(out).cpu()
+    return ImageSet(images, f"{where} (step {loaded.step}, {n} samples, seed {seed})", "", labels), {
         "dataset": loaded.cfg.data.name, "resolution": loaded.cfg.data.resolution,
         "channels": loaded.cfg.data.channels, "path": loaded.cfg.data.path, "step": loaded.step,
     }
+
+
+def run_images(run: str, n: int, seed: int = 0) -> tuple[ImageSet, dict]:
+    """``n`` samples of a run's generator (class-balanced for a conditional one) and the run's data settings."""
+    from gankit.infer import load_generator
+
+    return _generator_images(load_generator(run), n, seed, run)
+
+
+def evaluate_during_training(setup, step: int, seed: int = 0) -> dict:
+    """The ``eval`` section's feature metrics of the live sampling G (G_ema), as ``gankit eval --run`` computes them.
+
+    Used by training every ``eval.every`` steps; the real side's features come from the on-disk cache
+    after the first time.
+    """
+    from gankit.infer import LoadedGenerator
+    from gankit.train.loop import data_info
+
+    cfg = setup.cfg
+    loaded = LoadedGenerator(setup.task.sampling_net(), data_info(setup.dataset), step, "", cfg)
+    fake, data = _generator_images(loaded, cfg.eval.n, seed, "G_ema" if cfg.train.ema else "G")
+    real = load_images(cfg.eval.reference or default_reference(data), cfg.eval.n, seed, data["resolution"],
+                       data["channels"])
+    extractor = cfg.eval.extractor or default_extractor(data["dataset"])
+    device = next(loaded.net.parameters()).device
+    return evaluate(fake, real, parse_metrics(cfg.eval.metrics), extractor, seed=seed, device=device)
 
 
 def default_reference(data: dict) -> str:
@@ -262,11 +286,12 @@ def compute(names: list[str], real_f: np.ndarray, fake_f: np.ndarray, fake_p: np
 
 
 def evaluate(fake: ImageSet, real: ImageSet, names: list[str], extractor_name: str,
-             extractor_path: str | None = None, seed: int = 0, use_cache: bool = True) -> dict:
+             extractor_path: str | None = None, seed: int = 0, use_cache: bool = True,
+             device: str | torch.device = "cpu") -> dict:
     """Run the metrics; the result holds every value and a protocol shared by all plus one per metric."""
     from gankit.metrics.features import get_extractor
 
-    extractor = get_extractor(extractor_name, path=extractor_path)
+    extractor = get_extractor(extractor_name, path=extractor_path, device=device)
     real_f, _, cached = real_features(extractor, real, use_cache)
     fake_f, fake_p = _features(extractor, fake.images, "fake")
     result = compute(names, real_f, fake_f, fake_p, fake.requested, seed)
@@ -281,6 +306,7 @@ def evaluate(fake: ImageSet, real: ImageSet, names: list[str], extractor_name: s
         "resolution": list(fake.images.shape[1:]),
         "dtype": "float64 statistics from float32 features",
         "seed": seed,
+        "device": str(extractor.device),
         "real_features_from_cache": cached,
         "metrics": per_metric,
     }

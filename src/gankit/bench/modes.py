@@ -15,17 +15,14 @@ scored without it ("G alone"), so the table shows what training and what samplin
 from __future__ import annotations
 
 import json
-import math
-import os
-import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from gankit.bench.common import mean_se, train_process
 from gankit.errors import GankitError
 
 NUM_SAMPLES = 2500
@@ -46,30 +43,6 @@ PUBLISHED = {
     ],
 }
 MAX_MODES = {"ring": 8, "grid": 25}
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    """Mean and standard error of the mean, s / sqrt(n) with the n-1 sample std (0 for one value)."""
-    arr = np.asarray(values, dtype=np.float64)
-    se = float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else 0.0
-    return float(arr.mean()), se
-
-
-def _train_one(preset: str, seed: int, run_dir: Path, overrides: list[str]) -> dict:
-    cmd = [sys.executable, "-m", "gankit", "train", "--preset", preset, "--seed", str(seed), "--out", str(run_dir),
-           "--force", "--quiet", "--set", "train.threads=1", "--set", "train.tensorboard=false"]
-    for o in overrides:
-        cmd += ["--set", o]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    start = time.perf_counter()
-    with open(run_dir.with_suffix(".log"), "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        tail = run_dir.with_suffix(".log").read_text().strip().splitlines()[-1:]
-        raise GankitError(f"seed {seed} failed (exit {proc.returncode}): {tail[0] if tail else 'no output'}")
-    return {"wall_seconds": time.perf_counter() - start, "cpu_seconds": usage.ru_utime + usage.ru_stime}
 
 
 KEYS = ("modes", "high_quality", "reverse_kl")
@@ -109,7 +82,7 @@ def run_modes_benchmark(dataset: str, seeds: int, preset: str | None, out: Path,
 
     def one(seed: int) -> dict:
         run_dir = out / f"seed-{seed}"
-        timing = _train_one(preset, seed, run_dir, overrides)
+        timing = train_process(preset, seed, run_dir, overrides)
         with _EVAL_LOCK:
             metrics, _, _ = _evaluate(run_dir, seed)
             plain = _evaluate(run_dir, seed, plain=True)[0] if metrics["jacobian_truncation"] else None

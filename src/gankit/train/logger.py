@@ -17,20 +17,29 @@ def read_stats(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def drop_after(path: str | Path, step: int) -> None:
+    """Rewrite a JSON-lines file without its records whose ``step`` is after ``step`` (atomic)."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    keep = [r for r in read_stats(path) if r.get("step", 0) <= step]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
+    os.replace(tmp, path)
+
+
 class RunLogger:
     """Appends stats to ``stats.jsonl`` and, if enabled, to TensorBoard event files.
 
-    On resume from step n, records after n are dropped from ``stats.jsonl`` (they belong to the
-    part of the interrupted run that is redone) and TensorBoard purges its events after n.
+    On resume from step n, records after n are dropped from ``stats.jsonl`` and ``metrics.jsonl``
+    (they belong to the part of the interrupted run that is redone) and TensorBoard purges its events after n.
     """
 
     def __init__(self, run_dir: Path, tensorboard: bool = True, resume_step: int | None = None):
         self.path = run_dir / "stats.jsonl"
-        if resume_step is not None and self.path.is_file():
-            keep = [r for r in read_stats(self.path) if r.get("step", 0) <= resume_step]
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
-            os.replace(tmp, self.path)
+        if resume_step is not None:
+            drop_after(self.path, resume_step)
+            drop_after(run_dir / "metrics.jsonl", resume_step)
         self.file = open(self.path, "a")
         self.tb = None
         if tensorboard:
@@ -41,11 +50,14 @@ class RunLogger:
     def log(self, record: dict) -> None:
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
+        self.scalars("train", {k: v for k, v in record.items() if k != "step"}, record["step"])
+
+    def scalars(self, prefix: str, values: dict, step: int) -> None:
+        """The numeric entries of ``values`` to TensorBoard as ``prefix/key``."""
         if self.tb is not None:
-            step = record["step"]
-            for key, value in record.items():
-                if key != "step" and isinstance(value, (int, float)):
-                    self.tb.add_scalar(f"train/{key}", value, step)
+            for key, value in values.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self.tb.add_scalar(f"{prefix}/{key}", value, step)
 
     def image(self, tag: str, grid: np.ndarray, step: int) -> None:
         """A (H, W, C) uint8 grid to TensorBoard."""

@@ -145,6 +145,7 @@ class Trainer:
         self.quiet = quiet
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.step = 0
+        self.last_eval: dict | None = None
         if resume:
             tensors, state = ckpt.read_checkpoint(self.run_dir)
             ckpt.restore(tensors, state, setup.task.networks, setup.optimizers)
@@ -177,6 +178,23 @@ class Trainer:
             self.ckpt_dir, self.step, self.s.task.networks, self.s.optimizers, extra, self.s.cfg.train.keep_ckpts
         )
 
+    def evaluate(self) -> dict:
+        """Feature metrics of the sampling G now (config ``eval``): appended to metrics.jsonl and TensorBoard."""
+        from gankit.evaluation import evaluate_during_training
+
+        start = time.perf_counter()
+        result = evaluate_during_training(self.s, self.step, seed=self.s.cfg.train.seed)
+        result["step"] = self.step
+        result["eval_seconds"] = round(time.perf_counter() - start, 2)
+        with open(self.run_dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(result) + "\n")
+        self.logger.scalars("eval", {k: v for k, v in result.items() if k not in ("step", "eval_seconds")}, self.step)
+        if not self.quiet:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in result.items()
+                              if isinstance(v, float) and k != "eval_seconds")  # fmt: skip
+            print(f"[gankit] eval at step {self.step}: {shown} ({result['eval_seconds']:.1f} s)", file=sys.stderr)
+        return result
+
     def save_samples(self, path: Path) -> Path:
         out = self.s.task.generate(self.fixed)
         if self.s.dataset.is_image:
@@ -205,6 +223,8 @@ class Trainer:
         counts: dict[str, int] = {}
         window_images, window_start = 0, time.perf_counter()
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        budget_hit = ""
         images_total = 0
         bar = tqdm(
             total=total, initial=self.step, desc="train", unit="step", disable=self.quiet,
@@ -238,6 +258,12 @@ class Trainer:
             images_total += images
             self.step += 1
             bar.update(1)
+            if t.max_seconds and time.perf_counter() - t0 >= t.max_seconds:
+                budget_hit = f"train.max_seconds={t.max_seconds:g}"
+            elif t.max_cpu_seconds and time.process_time() - cpu0 >= t.max_cpu_seconds:
+                budget_hit = f"train.max_cpu_seconds={t.max_cpu_seconds:g}"
+            if budget_hit:
+                end = total = self.step  # this step is the last one: log, sample, evaluate, checkpoint
             if self.step % t.log_every == 0 or self.step == total:
                 now = time.perf_counter()
                 record = {"step": self.step}
@@ -259,11 +285,20 @@ class Trainer:
                 window_images, window_start = 0, time.perf_counter()
             if self.step % t.sample_every == 0 or self.step == total:
                 self.save_samples(self.run_dir / "samples" / f"step-{self.step:08d}.png")
+            every = cfg.eval.every
+            if every and (self.step % every == 0 or self.step == total):
+                self.last_eval = self.evaluate()
             if self.step % t.ckpt_every == 0 or self.step in (total, end):
                 self.save_checkpoint()
         bar.close()
         wall = time.perf_counter() - t0
-        return {"wall_seconds": wall, "images_per_sec": images_total / wall if wall > 0 else 0.0, "last": last}
+        info = {"wall_seconds": wall, "images_per_sec": images_total / wall if wall > 0 else 0.0, "last": last,
+                "cpu_seconds": time.process_time() - cpu0}
+        if budget_hit:
+            info["stopped_by"] = budget_hit
+            print(f"[gankit] time budget {budget_hit} reached: stopped at step {self.step} of {t.steps}",
+                  file=sys.stderr)
+        return info
 
     def finish(self, train_info: dict | None = None) -> dict:
         """Final sample grid, loss curve and metrics.json; returns the metrics."""
@@ -276,7 +311,12 @@ class Trainer:
         if train_info:
             metrics["train_wall_seconds"] = round(train_info["wall_seconds"], 2)
             metrics["train_images_per_sec"] = round(train_info["images_per_sec"], 1)
+            metrics["train_cpu_seconds"] = round(train_info["cpu_seconds"], 2)
+            if "stopped_by" in train_info:
+                metrics["stopped_by"] = train_info["stopped_by"]
         metrics["device"] = str(self.s.device)
+        if self.last_eval is not None:
+            metrics["eval"] = self.last_eval
         _write_json(self.run_dir / "metrics.json", metrics)
         self.logger.close()
         return {"samples": samples, "loss_curve": curve, "metrics": metrics}
