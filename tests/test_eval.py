@@ -105,3 +105,55 @@ def test_load_images_shapes_and_resize(tmp_path):
     assert s.images.shape == (5, 1, 8, 8) and s.images.dtype == torch.uint8
     s = ev.load_images("digits", n=100, seed=1)
     assert s.images.shape == (100, 1, 8, 8) and "random 100 of 1797" in s.description
+
+
+def test_training_evaluates_every_n_steps_and_resume_drops_the_redone_part(tmp_path):
+    run = tmp_path / "run"
+    base = ["train", "--preset", "dcgan-digits", "--out", str(run), "--quiet", "--set", "train.batch_size=32",
+            "--set", "eval.every=100", "--set", "eval.n=500", "--set", "eval.extractor=mnist-classifier",
+            "--set", "eval.metrics=fid,class", "--set", "train.ckpt_every=100", "--set", "train.keep_ckpts=5"]
+    assert main([*base, "--steps", "400"]) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [100, 200, 300, 400]
+    assert all(r["protocol"]["n_fake"] == 500 and r["protocol"]["real"].startswith("digits") for r in records)
+    assert records[-1]["fid"] < 0.5 * records[0]["fid"], [r["fid"] for r in records]  # it learned
+    final = json.loads((run / "metrics.json").read_text())
+    assert final["eval"]["step"] == 400 and final["eval"]["fid"] == records[-1]["fid"]
+    assert records[1]["protocol"]["real_features_from_cache"] is True
+    # pretend the run stopped after its step-200 checkpoint: evaluations after 200 are redone, not duplicated
+    import shutil
+
+    for ck in (run / "checkpoints").iterdir():
+        if ck.name != "step-00000200" and ck.is_dir():
+            shutil.rmtree(ck)
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [100, 200, 300, 400]
+
+
+def test_eval_config_errors(tmp_path, capsys):
+    for setting, words in (("eval.metrics=fid,best", "eval.metrics"), ("eval.extractor=vgg", "eval.extractor"),
+                           ("eval.n=0", "eval.n")):
+        argv = ["train", "--preset", "dcgan-digits", "--out", str(tmp_path / "r"), "--set", "eval.every=10",
+                "--set", setting]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
+    assert main(["train", "--preset", "toy-ring", "--out", str(tmp_path / "t"), "--set", "eval.every=10"]) == 2
+    assert "2-D" in capsys.readouterr().err
+
+
+@pytest.mark.needs_mnist
+def test_bench_mnist_small_budget(tmp_path):
+    from gankit.bench import mnist
+
+    _mnist_test()
+    result = mnist.run_mnist_benchmark(tmp_path / "b", ("mlp-mnist",), cpu_budget=4, jobs=1, inception=False)
+    row, floor = result["rows"]["mlp-mnist"], result["rows"]["real (MNIST train)"]
+    assert 0 < row["steps"] < 10_000_000 and row["cpu_seconds"] >= 4
+    assert row["domain_protocol"]["n_fake"] == row["domain_protocol"]["n_real"] == 10_000
+    assert row["domain_protocol"]["resolution"] == [1, 28, 28]
+    # a generator trained for seconds is far from the data; train vs test images are close
+    assert floor["domain"]["fid"] < 2 and row["domain"]["fid"] > 20 * floor["domain"]["fid"]
+    table = (tmp_path / "b" / "results.md").read_text()
+    assert "| mlp-mnist |" in table and "| real (MNIST train) |" in table

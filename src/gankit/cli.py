@@ -57,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     bm.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for every run (repeatable)")
     bm.add_argument("--out", help="results folder (default runs/bench-modes-<dataset>-<time>)")
+    bn = bsub.add_parser("mnist", help="the MNIST presets for the same CPU budget: FID/KID (classifier, Inception)")
+    bn.add_argument("--presets", default="mlp-mnist,dcgan-mnist,wgan-gp-mnist,lsgan-mnist,wgan-clip-mnist,cgan-mnist",
+                    help="comma-separated presets (default: the six MNIST presets)")
+    bn.add_argument("--cpu-budget", type=float, default=480.0, help="CPU seconds of training per preset (default 480)")
+    bn.add_argument("--jobs", type=int, default=2, help="runs in parallel (default 2)")
+    bn.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    bn.add_argument("--seed", type=int, default=0, help="training and evaluation seed (default 0)")
+    bn.add_argument("--no-inception", action="store_true", help="only the classifier metrics")
+    bn.add_argument("--out", help="results folder (default runs/bench-mnist-<time>)")
 
     e = sub.add_parser("eval", help="FID, KID, IS, precision/recall, density/coverage of a run or of image sets")
     src = e.add_mutually_exclusive_group(required=True)
@@ -206,6 +215,16 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench == "mnist":
+        from gankit.bench import mnist
+
+        out = Path(args.out or f"runs/bench-mnist-{time.strftime('%Y%m%d-%H%M%S')}")
+        presets = tuple(p.strip() for p in args.presets.split(",") if p.strip())
+        result = mnist.run_mnist_benchmark(out, presets, args.cpu_budget, args.jobs, args.threads, args.seed,
+                                           inception=not args.no_inception)  # fmt: skip
+        print(mnist.markdown_table(result))
+        print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}")
+        return 0
     from gankit.bench.modes import markdown_table, run_modes_benchmark
 
     out = Path(args.out or f"runs/bench-modes-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
