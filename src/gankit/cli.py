@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its latest checkpoint")
     t.add_argument("--force", action="store_true", help="replace an existing run folder given by --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--nproc", type=int, help="train with N processes on this machine (runs torchrun "
+                   "--standalone --nproc_per_node N -m gankit train ...; gloo on CPU, nccl on GPUs)")
 
     s = sub.add_parser("sample", help="write samples of a trained run")
     s.add_argument("--run", required=True, help="run folder (or checkpoint folder)")
@@ -130,10 +132,34 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _launch(nproc: int, argv: list[str]) -> int:
+    """Run this same ``gankit train`` command in ``nproc`` processes through torchrun."""
+    import subprocess
+
+    rest, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        rest.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "gankit", *rest]
+    print(f"[gankit] launching {nproc} processes: torchrun --standalone --nproc_per_node={nproc} -m gankit "
+          f"{' '.join(rest)}", file=sys.stderr)
+    return subprocess.run(cmd).returncode
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from gankit import config as C
-    from gankit.train.loop import Trainer, build, prepare_run_dir
+    from gankit import distributed as D
+    from gankit.train.loop import build, check_run_dir, prepare_run_dir, select_device
 
+    launching = args.nproc is not None and D.env_world()[1] == 1
     if args.resume:
         given = [f"--{k}" for k in ("preset", "config", "data", "out", "seed") if getattr(args, k)]
         if args.overrides:
@@ -164,9 +190,47 @@ def _cmd_train(args: argparse.Namespace) -> int:
             extra.setdefault("train", {})["seed"] = args.seed
         cfg = C.resolve(preset, args.config, args.overrides, extra)
         out = args.out or f"runs/{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run_dir = prepare_run_dir(out, force=args.force)
-    setup = build(cfg)
+    if launching:  # check what would fail in every process before starting them
+        if args.nproc < 1:
+            raise GankitError(f"--nproc must be at least 1, got {args.nproc}")
+        if cfg.train.batch_size % args.nproc:
+            raise GankitError(f"train.batch_size={cfg.train.batch_size} does not split evenly over {args.nproc} "
+                              f"processes: use a multiple of {args.nproc}")
+        if not args.resume:
+            check_run_dir(out, force=args.force)
+            if not args.out:  # every process must use the same folder name
+                args.argv += ["--out", out]
+        return _launch(args.nproc, args.argv)
+    rank, world, local = D.init_from_env(select_device(cfg.train.device).type)
+    try:
+        if not args.resume:  # process 0 makes the run folder; the others learn its name, or its error
+            error = None
+            if rank == 0:
+                try:
+                    prepare_run_dir(out, force=args.force)
+                except GankitError as exc:
+                    error = str(exc)
+            out, error = D.broadcast_object((out, error))
+            if error:
+                if rank == 0:
+                    raise GankitError(error)
+                return 2
+            run_dir = Path(out)
+        setup = build(cfg, rank, world, local)
+        return _train(args, cfg, setup, run_dir)
+    finally:
+        D.shutdown()
+
+
+def _train(args: argparse.Namespace, cfg, setup, run_dir: Path) -> int:
+    from gankit import distributed as D
+    from gankit.train.loop import Trainer
+
     trainer = Trainer(setup, run_dir, resume=bool(args.resume), quiet=args.quiet)
+    if setup.rank > 0:
+        trainer.run()
+        D.barrier()  # wait for process 0's final samples and metrics: tearing gloo down early can abort
+        return 0
     n_params = {k: sum(p.numel() for p in m.parameters()) for k, m in setup.task.networks.items() if k != "G_ema"}
     print(
         f"[gankit] run {run_dir}: {cfg.model.arch} on {setup.dataset.name} "
@@ -182,6 +246,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     result = trainer.finish(info)
+    D.barrier()
     m = result["metrics"]
     numbers = {k: v for k, v in m.items() if isinstance(v, (int, float)) and k != "step"}
     print(f"[gankit] done: {trainer.step} steps in {info['wall_seconds']:.1f} s "
@@ -302,7 +367,9 @@ def _setup_logging() -> None:
 def main(argv: list[str] | None = None) -> int:
     _setup_logging()
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if not args.command:
         parser.print_help()
         return 2

@@ -38,10 +38,10 @@ class Latent:
     ) -> torch.Tensor:
         """n latent vectors; ``truncation`` t redraws Gaussian entries beyond +-t (Brock et al. 2019, BigGAN).
 
-        With ``generator`` the draw happens on the CPU (reproducible anywhere) and is moved to ``device``;
-        without, it uses the global generator of ``device``.
+        With ``generator`` the draw happens on the generator's device (a CPU generator is reproducible
+        anywhere) and is moved to ``device``; without, it uses the global generator of ``device``.
         """
-        where = "cpu" if generator is not None else device
+        where = generator.device if generator is not None else device
         z = torch.randn(n, self.z_dim, generator=generator, device=where)
         if truncation:
             while True:

@@ -139,10 +139,12 @@ class BatchSampler:
         return self._perm
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position}
+        """Epoch and position in the epoch's permutation, counted in samples of all processes together,
+        so a checkpoint of N processes resumes in M processes at the same place."""
+        return {"epoch": self.epoch, "position": self.position * self.world}
 
     def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self.epoch, self.position = int(state["epoch"]), int(state["position"]) // self.world
         self._perm = None
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -64,8 +64,15 @@ class GANTask(Task):
         discriminator: nn.Module,
         sampler: BatchSampler,
         num_classes: int = 0,
+        rank: int = 0,
+        world: int = 1,
     ):
         self.cfg = cfg
+        # G's noise and fake labels: drawn for the global batch from a generator seeded alike on every
+        # process, each process keeping its slice (see gankit.distributed); saved in checkpoints
+        self.rank, self.world = rank, world
+        self.shared_gen = torch.Generator(device=next(generator.parameters()).device)
+        self.shared_gen.manual_seed(cfg.train.seed * 1_000_003 + 17)
         self.G, self.D, self.sampler = generator, discriminator, sampler
         self.num_classes = num_classes if cfg.model.conditional else 0
         self.latent = generator.latent
@@ -89,13 +96,19 @@ class GANTask(Task):
 
     # ------------------------------------------------------------------ inputs
 
+    def _mine(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """This process's rows of a global draw: every ``world``-th from ``rank``, the way the sampler deals
+        out real samples, so noise meets the same real labels as in a single process."""
+        return x if self.world == 1 else x[self.rank :: self.world]
+
     def _noise(self, n: int) -> torch.Tensor:
-        return self.latent.sample(n, device=self.device)
+        return self._mine(self.latent.sample(n * self.world, generator=self.shared_gen, device=self.device), n)
 
     def _fake_labels(self, n: int) -> torch.Tensor | None:
         if not self.num_classes:
             return None
-        return torch.randint(0, self.num_classes, (n,), device=self.device)
+        labels = torch.randint(0, self.num_classes, (n * self.world,), generator=self.shared_gen, device=self.device)
+        return self._mine(labels, n)
 
     def _real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         x, labels = self.sampler.next()
@@ -144,7 +157,7 @@ class GANTask(Task):
         return 0.5 * lo.r1_gamma * lo.r1_every * r1, {"r1": r1.detach()}
 
     def g_step(self, step: int) -> tuple[torch.Tensor, Stats]:
-        n = self.cfg.train.batch_size
+        n = self.sampler.batch_size  # this process's share of train.batch_size
         labels = self._fake_labels(n)
         fake = self.G(self._noise(n), labels)
         loss = self.loss.g_loss(self._topk(self.D(self._d_inputs(fake, step), labels), step))

@@ -88,8 +88,12 @@ def save_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
     extra: dict,
     keep: int = 2,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write the checkpoint for ``step`` atomically, then delete all but the newest ``keep``."""
+    """Write the checkpoint for ``step`` atomically, then delete all but the newest ``keep``.
+
+    ``extra_tensors`` (e.g. more generator states) are stored beside the networks under their own names.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
@@ -101,6 +105,8 @@ def save_checkpoint(
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
+    for key, value in (extra_tensors or {}).items():
+        tensors[key] = value.detach().cpu().contiguous().clone()
     state = {
         "format": FORMAT,
         "version": VERSION,

@@ -68,3 +68,19 @@ class RunLogger:
         self.file.close()
         if self.tb is not None:
             self.tb.close()
+
+
+class NullLogger:
+    """What processes other than process 0 of a multi-process run log: nothing."""
+
+    def log(self, record: dict) -> None:
+        pass
+
+    def scalars(self, prefix: str, values: dict, step: int) -> None:
+        pass
+
+    def image(self, tag: str, grid: np.ndarray, step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from gankit import distributed as dist_utils
 from gankit.config import Config, OptimConfig, to_dict
 from gankit.data import BatchSampler, Dataset, build_dataset, to_uint8
 from gankit.errors import GankitError
@@ -25,7 +26,7 @@ from gankit.nets import build_networks
 from gankit.tasks.base import Task
 from gankit.tasks.gan import GANTask
 from gankit.train import checkpoint as ckpt
-from gankit.train.logger import RunLogger, read_stats
+from gankit.train.logger import NullLogger, RunLogger, read_stats
 from gankit.viz import image_grid, save_image_grid, save_loss_curve, save_scatter
 
 
@@ -77,17 +78,28 @@ class Setup:
     sampler: BatchSampler
     task: Task
     optimizers: dict[str, torch.optim.Optimizer]
+    rank: int = 0
+    world: int = 1
 
 
-def build(cfg: Config, rank: int = 0, world: int = 1) -> Setup:
-    """Seed, pick the device, load the data, build nets, task and optimizers."""
+def build(cfg: Config, rank: int = 0, world: int = 1, local_rank: int = 0) -> Setup:
+    """Seed, pick the device, load the data, build nets, task and optimizers.
+
+    ``rank``/``world``: this process's place in a multi-process run (see :mod:`gankit.distributed`);
+    ``train.batch_size`` is then split evenly over the ``world`` processes.
+    """
     t = cfg.train
+    if t.batch_size % world:
+        raise GankitError(f"train.batch_size={t.batch_size} does not split evenly over {world} processes: "
+                          f"use a multiple of {world}")
     if t.threads > 0:
         torch.set_num_threads(t.threads)
     if t.deterministic:
         torch.use_deterministic_algorithms(True)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     device = select_device(t.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", local_rank)
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # denormal floats can slow CPU kernels by 10x or more
     if device.type == "cuda":
@@ -98,22 +110,23 @@ def build(cfg: Config, rank: int = 0, world: int = 1) -> Setup:
             f"model.conditional=true but dataset {dataset.name} has no labels "
             "(a folder needs one sub-folder per class)"
         )
-    torch.manual_seed(t.seed * 1000 + rank)
+    torch.manual_seed(t.seed * 1000)  # the same initial weights in every process
     num_classes = dataset.num_classes if cfg.model.conditional else 0
     G, D = build_networks(cfg.model, dataset.sample_shape, num_classes, dataset.is_image)
     G.to(device)
     D.to(device)
+    torch.manual_seed(t.seed * 1000 + rank)  # per-process randomness (augmentation, instance noise, GP weights)
     sampler = BatchSampler(
-        dataset, t.batch_size, device, seed=t.seed, hflip=cfg.data.hflip,
+        dataset, t.batch_size // world, device, seed=t.seed, hflip=cfg.data.hflip,
         crop_padding=cfg.data.crop_padding, rank=rank, world=world,
     )
-    task = GANTask(cfg, G, D, sampler, num_classes)
+    task = GANTask(cfg, G, D, sampler, num_classes, rank=rank, world=world)
     configs = {"G": t.g_optim, "D": t.d_optim}
     optimizers = {
         name: make_optimizer([p for m in mods for p in task.networks[m].parameters()], configs[name])
         for name, mods in task.optimizers.items()
     }
-    return Setup(cfg, device, dataset, sampler, task, optimizers)
+    return Setup(cfg, device, dataset, sampler, task, optimizers, rank, world)
 
 
 def data_info(dataset: Dataset) -> dict:
@@ -146,13 +159,18 @@ class Trainer:
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.step = 0
         self.last_eval: dict | None = None
+        self.main = setup.rank == 0  # only process 0 writes the run folder
         if resume:
             tensors, state = ckpt.read_checkpoint(self.run_dir)
             ckpt.restore(tensors, state, setup.task.networks, setup.optimizers)
+            self._restore_generators(tensors, int(state["step"]))
             setup.sampler.load_state_dict(state["sampler"])
             self.step = int(state["step"])
-        _write_json(self.run_dir / "config.json", to_dict(setup.cfg))
-        self.logger = RunLogger(self.run_dir, setup.cfg.train.tensorboard, self.step if resume else None)
+        if self.main:
+            _write_json(self.run_dir / "config.json", to_dict(setup.cfg))
+            self.logger = RunLogger(self.run_dir, setup.cfg.train.tensorboard, self.step if resume else None)
+        else:
+            self.logger = NullLogger()
         self.fixed = setup.task.fixed_inputs(setup.cfg.train.grid_size, seed=setup.cfg.train.seed + 1)
         # which parameters each optimizer owns, to switch gradients on for its phase only
         self._owned = {
@@ -168,15 +186,48 @@ class Trainer:
             for p in params:
                 p.requires_grad_(flag)
 
-    def save_checkpoint(self) -> Path:
-        extra = {
-            "config": to_dict(self.s.cfg),
-            "sampler": self.s.sampler.state_dict(),
-            "data": data_info(self.s.dataset),
-        }
-        return ckpt.save_checkpoint(
-            self.ckpt_dir, self.step, self.s.task.networks, self.s.optimizers, extra, self.s.cfg.train.keep_ckpts
-        )
+    def _generator_states(self) -> dict[str, torch.Tensor]:
+        """The shared noise generator's state and, in a multi-process run, every process's own generators.
+
+        Collective: every process must call it.
+        """
+        out = {"rng.shared": self.s.task.shared_gen.get_state()}
+        if self.s.world > 1:
+            for r, st in enumerate(dist_utils.gather_rng_states(torch.get_rng_state())):
+                out[f"rng.cpu.rank{r}"] = st
+            if self.s.device.type == "cuda":
+                for r, st in enumerate(dist_utils.gather_rng_states(torch.cuda.get_rng_state(self.s.device))):
+                    out[f"rng.cuda.rank{r}"] = st
+        return out
+
+    def _restore_generators(self, tensors: dict[str, torch.Tensor], step: int) -> None:
+        if "rng.shared" in tensors:
+            self.s.task.shared_gen.set_state(tensors["rng.shared"])
+        if self.s.world > 1 and self.s.rank > 0:  # process 0 got rng.cpu / rng.cuda.* from ckpt.restore
+            own = tensors.get(f"rng.cpu.rank{self.s.rank}")
+            if own is not None:
+                torch.set_rng_state(own)
+            else:  # saved by fewer processes: a fresh stream of its own
+                torch.manual_seed(self.s.cfg.train.seed * 1000 + self.s.rank + 7919 * (step + 1))
+            own_cuda = tensors.get(f"rng.cuda.rank{self.s.rank}")
+            if own_cuda is not None and self.s.device.type == "cuda":
+                torch.cuda.set_rng_state(own_cuda, self.s.device)
+
+    def save_checkpoint(self) -> Path | None:
+        """Process 0 writes the checkpoint (the others only hand over their generator states)."""
+        states = self._generator_states()
+        path = None
+        if self.main:
+            extra = {
+                "config": to_dict(self.s.cfg),
+                "sampler": self.s.sampler.state_dict(),
+                "data": data_info(self.s.dataset),
+                "world_size": self.s.world,
+            }
+            path = ckpt.save_checkpoint(self.ckpt_dir, self.step, self.s.task.networks, self.s.optimizers, extra,
+                                        self.s.cfg.train.keep_ckpts, extra_tensors=states)  # fmt: skip
+        dist_utils.barrier()
+        return path
 
     def evaluate(self) -> dict:
         """Feature metrics of the sampling G now (config ``eval``): appended to metrics.jsonl and TensorBoard."""
@@ -226,8 +277,9 @@ class Trainer:
         cpu0 = time.process_time()
         budget_hit = ""
         images_total = 0
+        world = self.s.world
         bar = tqdm(
-            total=total, initial=self.step, desc="train", unit="step", disable=self.quiet,
+            total=total, initial=self.step, desc="train", unit="step", disable=self.quiet or not self.main,
             dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr,
         )
         last: dict = {}
@@ -247,13 +299,15 @@ class Trainer:
                     opt.zero_grad(set_to_none=True)
                     loss, stats = phase.loss(step)
                     loss.backward()
+                    if world > 1:
+                        dist_utils.average_gradients(self._owned[phase.optimizer])
                     opt.step()
                     for hook in phase.after_step:
                         hook(step)
                     for key, value in stats.items():
                         sums[key] = sums[key] + value if key in sums else value.clone()
                         counts[key] = counts.get(key, 0) + 1
-            images = self.s.sampler.batch_size * t.n_critic
+            images = self.s.sampler.batch_size * world * t.n_critic
             window_images += images
             images_total += images
             self.step += 1
@@ -262,12 +316,16 @@ class Trainer:
                 budget_hit = f"train.max_seconds={t.max_seconds:g}"
             elif t.max_cpu_seconds and time.process_time() - cpu0 >= t.max_cpu_seconds:
                 budget_hit = f"train.max_cpu_seconds={t.max_cpu_seconds:g}"
+            if world > 1 and (t.max_seconds or t.max_cpu_seconds):  # all processes stop at the same step
+                if dist_utils.any_process(bool(budget_hit)):
+                    budget_hit = budget_hit or "a time budget (reached by another process)"
             if budget_hit:
                 end = total = self.step  # this step is the last one: log, sample, evaluate, checkpoint
             if self.step % t.log_every == 0 or self.step == total:
                 now = time.perf_counter()
                 record = {"step": self.step}
-                record.update({k: float(v) / counts[k] for k, v in sums.items()})  # the host sync
+                record.update(dist_utils.mean_over_processes(
+                    {k: float(v) / counts[k] for k, v in sums.items()}))  # the host sync
                 record["images_per_sec"] = window_images / max(now - window_start, 1e-9)
                 record["kimg"] = self.step * images / 1000
                 if any(not math.isfinite(v) for v in record.values()):
@@ -283,10 +341,10 @@ class Trainer:
                 last = record
                 sums, counts = {}, {}
                 window_images, window_start = 0, time.perf_counter()
-            if self.step % t.sample_every == 0 or self.step == total:
+            if self.main and (self.step % t.sample_every == 0 or self.step == total):
                 self.save_samples(self.run_dir / "samples" / f"step-{self.step:08d}.png")
             every = cfg.eval.every
-            if every and (self.step % every == 0 or self.step == total):
+            if self.main and every and (self.step % every == 0 or self.step == total):
                 self.last_eval = self.evaluate()
             if self.step % t.ckpt_every == 0 or self.step in (total, end):
                 self.save_checkpoint()
@@ -301,9 +359,11 @@ class Trainer:
         return info
 
     def finish(self, train_info: dict | None = None) -> dict:
-        """Final sample grid, loss curve and metrics.json; returns the metrics."""
+        """Final sample grid, loss curve and metrics.json; returns the metrics (only process 0 does this)."""
         from gankit.evaluate import end_of_run_metrics
 
+        if not self.main:
+            return {}
         samples = self.save_samples(self.run_dir / "samples.png")
         curve = save_loss_curve(read_stats(self.run_dir / "stats.jsonl"), self.run_dir / "loss_curve.png")
         metrics = end_of_run_metrics(self.s, seed=self.s.cfg.train.seed)
@@ -315,6 +375,8 @@ class Trainer:
             if "stopped_by" in train_info:
                 metrics["stopped_by"] = train_info["stopped_by"]
         metrics["device"] = str(self.s.device)
+        if self.s.world > 1:
+            metrics["processes"] = self.s.world
         if self.last_eval is not None:
             metrics["eval"] = self.last_eval
         _write_json(self.run_dir / "metrics.json", metrics)
@@ -322,10 +384,8 @@ class Trainer:
         return {"samples": samples, "loss_curve": curve, "metrics": metrics}
 
 
-def prepare_run_dir(out: str | Path, force: bool = False) -> Path:
-    """Create a fresh run folder; refuse an existing non-empty one unless ``force`` (then empty it)."""
-    import shutil
-
+def check_run_dir(out: str | Path, force: bool = False) -> bool:
+    """Raise if ``out`` may not become a fresh run folder; True if it exists and ``force`` will replace it."""
     path = Path(out)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         if not force:
@@ -335,6 +395,16 @@ def prepare_run_dir(out: str | Path, force: bool = False) -> Path:
             )
         if not (path.is_dir() and (path / "config.json").is_file()):
             raise GankitError(f"--force only replaces gankit run folders, and {path} is not one: choose another --out")
+        return True
+    return False
+
+
+def prepare_run_dir(out: str | Path, force: bool = False) -> Path:
+    """Create a fresh run folder; refuse an existing non-empty one unless ``force`` (then empty it)."""
+    import shutil
+
+    path = Path(out)
+    if check_run_dir(path, force):
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
