@@ -38,8 +38,8 @@ CASES = {
                "--set", "model.d_norm=layer", "--set", "model.conditional=true", "--set", "train.n_critic=2",
                "--set", "loss.r1_gamma=1.0"],
 }
-COMMON = ["--quiet", "--set", "train.log_every=1", "--set", "train.tensorboard=false", "--set", "train.threads=1",
-          "--set", "train.ckpt_every=10"]
+COMMON = ["--quiet", "--set", "train.device=cpu", "--set", "train.log_every=1", "--set", "train.tensorboard=false",
+          "--set", "train.threads=1", "--set", "train.ckpt_every=10"]
 EARLY, EARLY_RTOL, RTOL, WEIGHT_RTOL = 10, 1e-5, 5e-4, 5e-3
 
 

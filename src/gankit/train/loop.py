@@ -99,6 +99,10 @@ def build(cfg: Config, rank: int = 0, world: int = 1, local_rank: int = 0) -> Se
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     device = select_device(t.device)
     if device.type == "cuda" and world > 1:
+        if local_rank >= torch.cuda.device_count():
+            raise GankitError(f"process {rank} wants CUDA device {local_rank} but this machine has "
+                              f"{torch.cuda.device_count()}: start at most that many processes per machine, "
+                              "or set train.device=cpu")
         device = torch.device("cuda", local_rank)
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # denormal floats can slow CPU kernels by 10x or more
