@@ -149,11 +149,14 @@ def test_bench_mnist_small_budget(tmp_path):
 
     _mnist_test()
     result = mnist.run_mnist_benchmark(tmp_path / "b", ("mlp-mnist",), cpu_budget=4, jobs=1, inception=False)
-    row, floor = result["rows"]["mlp-mnist"], result["rows"]["real (MNIST train)"]
+    row, floor = result["rows"]["mlp-mnist"], result["rows"]["real (MNIST train), 28x28"]
     assert 0 < row["steps"] < 10_000_000 and row["cpu_seconds"] >= 4
     assert row["domain_protocol"]["n_fake"] == row["domain_protocol"]["n_real"] == 10_000
     assert row["domain_protocol"]["resolution"] == [1, 28, 28]
     # a generator trained for seconds is far from the data; train vs test images are close
     assert floor["domain"]["fid"] < 2 and row["domain"]["fid"] > 20 * floor["domain"]["fid"]
     table = (tmp_path / "b" / "results.md").read_text()
-    assert "| mlp-mnist |" in table and "| real (MNIST train) |" in table
+    assert "| mlp-mnist | 28 |" in table and "| real (MNIST train), 28x28 | 28 |" in table
+    again = mnist.run_mnist_benchmark(tmp_path / "b", ("mlp-mnist",), cpu_budget=4, jobs=1, inception=False,
+                                      reuse=True)  # scores the same run again without training
+    assert again["rows"]["mlp-mnist"]["domain"]["fid"] == row["domain"]["fid"]

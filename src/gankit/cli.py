@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     bn.add_argument("--seed", type=int, default=0, help="training and evaluation seed (default 0)")
     bn.add_argument("--no-inception", action="store_true", help="only the classifier metrics")
+    bn.add_argument("--reuse", action="store_true", help="score finished runs already in --out instead of "
+                    "training them again")
     bn.add_argument("--out", help="results folder (default runs/bench-mnist-<time>)")
 
     e = sub.add_parser("eval", help="FID, KID, IS, precision/recall, density/coverage of a run or of image sets")
@@ -286,7 +288,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         out = Path(args.out or f"runs/bench-mnist-{time.strftime('%Y%m%d-%H%M%S')}")
         presets = tuple(p.strip() for p in args.presets.split(",") if p.strip())
         result = mnist.run_mnist_benchmark(out, presets, args.cpu_budget, args.jobs, args.threads, args.seed,
-                                           inception=not args.no_inception)  # fmt: skip
+                                           inception=not args.no_inception, reuse=args.reuse)  # fmt: skip
         print(mnist.markdown_table(result))
         print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}")
         return 0
