@@ -19,6 +19,7 @@ gradients left unaveraged give 1e-3 at step 1 and 1e-2 by step 5.
 
 import json
 import sys
+import warnings
 
 import pytest
 import torch
@@ -52,6 +53,22 @@ def _weights(run, step: int) -> dict[str, torch.Tensor]:
     return {k: v for k, v in load_file(str(ckpt / "tensors.safetensors")).items() if k.startswith("net.")}
 
 
+KNOWN_ABORT = "terminate called without an active exception"
+
+
+def _train_two(args: list[str], out, capfd) -> int:
+    """The 2-process run; retried once if a process died of the rare gloo teardown abort (reported as a warning).
+
+    Seen in about 1 of 70 launches on a loaded machine, never twice in a row; see the closing note of the
+    change that added this test.
+    """
+    code = main(["train", "--nproc", "2", *args, "--out", str(out)])
+    if code != 0 and KNOWN_ABORT in capfd.readouterr().err:
+        warnings.warn(f"2-process run aborted with {KNOWN_ABORT!r}; retrying once", stacklevel=2)
+        code = main(["train", "--nproc", "2", *args, "--out", str(out), "--force"])
+    return code
+
+
 def _close(a: float, b: float, step: int) -> bool:
     tol = EARLY_RTOL if step <= EARLY else RTOL
     return abs(a - b) <= tol * max(abs(a), abs(b), 1e-2)
@@ -64,12 +81,12 @@ def _assert_same_losses(s1: list[dict], s2: list[dict], case: str) -> None:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_two_processes_match_one_and_resume_in_one(tmp_path, monkeypatch, case):
+def test_two_processes_match_one_and_resume_in_one(tmp_path, monkeypatch, capfd, case):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     one, two = tmp_path / "one", tmp_path / "two"
     args = [*CASES[case], *COMMON, "--steps", "20"]
     assert main(["train", *args, "--out", str(one)]) == 0
-    assert main(["train", "--nproc", "2", *args, "--out", str(two)]) == 0
+    assert _train_two(args, two, capfd) == 0
 
     s1, s2 = _stats(one), _stats(two)
     assert [r["step"] for r in s1] == [r["step"] for r in s2] == list(range(1, 21))
