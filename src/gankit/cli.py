@@ -159,7 +159,7 @@ def _launch(nproc: int, argv: list[str]) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from gankit import config as C
     from gankit import distributed as D
-    from gankit.train.loop import build, check_run_dir, prepare_run_dir, select_device
+    from gankit.train.loop import build, check_run_dir, local_batch_size, prepare_run_dir, select_device
 
     launching = args.nproc is not None and D.env_world()[1] == 1
     if args.resume:
@@ -195,9 +195,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if launching:  # check what would fail in every process before starting them
         if args.nproc < 1:
             raise GankitError(f"--nproc must be at least 1, got {args.nproc}")
-        if cfg.train.batch_size % args.nproc:
-            raise GankitError(f"train.batch_size={cfg.train.batch_size} does not split evenly over {args.nproc} "
-                              f"processes: use a multiple of {args.nproc}")
+        local_batch_size(cfg.train.batch_size, args.nproc)
         if not args.resume:
             check_run_dir(out, force=args.force)
             if not args.out:  # every process must use the same folder name
@@ -308,6 +306,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from gankit import evaluation as ev
+    from gankit.train.logger import append_jsonl
 
     names = ev.parse_metrics(args.metrics)
     if args.n <= 0 or (args.n_real is not None and args.n_real <= 0):
@@ -331,8 +330,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     result = ev.evaluate(fake, real, names, extractor, args.extractor_path, args.seed, use_cache=not args.no_cache)
     if args.run:
         result["step"] = data["step"]
-        with open(Path(args.run) / "metrics.jsonl", "a") as fh:
-            fh.write(json.dumps(result) + "\n")
+        append_jsonl(Path(args.run) / "metrics.jsonl", result)
     print(json.dumps(result) if args.json else ev.format_table(result))
     return 0
 

@@ -97,14 +97,17 @@ def average_gradients(params: list[torch.nn.Parameter]) -> None:
         offset += n
 
 
+def _comm_device() -> torch.device:
+    """Where collectives' tensors must live: the current CUDA device for nccl, else the CPU."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
 def mean_over_processes(values: dict[str, float]) -> dict[str, float]:
     """The mean of each value over all processes (the same dict back on one process)."""
     if not is_distributed() or not values:
         return values
     keys = sorted(values)
-    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=_comm_device())
     dist.all_reduce(t)
     t /= dist.get_world_size()
     return dict(zip(keys, t.cpu().tolist()))
@@ -114,9 +117,7 @@ def any_process(flag: bool) -> bool:
     """True on every process if ``flag`` is true on any (a collective: all processes must call it)."""
     if not is_distributed():
         return flag
-    t = torch.tensor([1.0 if flag else 0.0])
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
+    t = torch.tensor([1.0 if flag else 0.0], device=_comm_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
 
@@ -125,13 +126,10 @@ def gather_rng_states(state: torch.Tensor) -> list[torch.Tensor]:
     """Every process's generator state (a uint8 tensor), on every process; ``[state]`` on one process."""
     if not is_distributed():
         return [state]
-    out = [torch.empty_like(state) for _ in range(dist.get_world_size())]
-    if dist.get_backend() == "nccl":
-        cuda_out = [o.cuda() for o in out]
-        dist.all_gather(cuda_out, state.cuda())
-        return [o.cpu() for o in cuda_out]
-    dist.all_gather(out, state)
-    return out
+    device = _comm_device()
+    out = [torch.empty_like(state, device=device) for _ in range(dist.get_world_size())]
+    dist.all_gather(out, state.to(device))
+    return [o.cpu() for o in out]
 
 
 def broadcast_object(obj):

@@ -17,6 +17,12 @@ def read_stats(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def append_jsonl(path: str | Path, record: dict) -> None:
+    """Append one JSON object as a line (``metrics.jsonl`` of ``gankit eval`` and of training-time evaluation)."""
+    with open(path, "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
 def drop_after(path: str | Path, step: int) -> None:
     """Rewrite a JSON-lines file without its records whose ``step`` is after ``step`` (atomic)."""
     path = Path(path)

@@ -26,7 +26,7 @@ from gankit.nets import build_networks
 from gankit.tasks.base import Task
 from gankit.tasks.gan import GANTask
 from gankit.train import checkpoint as ckpt
-from gankit.train.logger import NullLogger, RunLogger, read_stats
+from gankit.train.logger import NullLogger, RunLogger, append_jsonl, read_stats
 from gankit.viz import image_grid, save_image_grid, save_loss_curve, save_scatter
 
 
@@ -82,6 +82,14 @@ class Setup:
     world: int = 1
 
 
+def local_batch_size(batch_size: int, world: int) -> int:
+    """Each process's share of the global ``train.batch_size``; an error unless it splits evenly."""
+    if batch_size % world:
+        raise GankitError(f"train.batch_size={batch_size} does not split evenly over {world} processes: "
+                          f"use a multiple of {world}")
+    return batch_size // world
+
+
 def build(cfg: Config, rank: int = 0, world: int = 1, local_rank: int = 0) -> Setup:
     """Seed, pick the device, load the data, build nets, task and optimizers.
 
@@ -89,9 +97,7 @@ def build(cfg: Config, rank: int = 0, world: int = 1, local_rank: int = 0) -> Se
     ``train.batch_size`` is then split evenly over the ``world`` processes.
     """
     t = cfg.train
-    if t.batch_size % world:
-        raise GankitError(f"train.batch_size={t.batch_size} does not split evenly over {world} processes: "
-                          f"use a multiple of {world}")
+    local_batch = local_batch_size(t.batch_size, world)
     if t.threads > 0:
         torch.set_num_threads(t.threads)
     if t.deterministic:
@@ -121,7 +127,7 @@ def build(cfg: Config, rank: int = 0, world: int = 1, local_rank: int = 0) -> Se
     D.to(device)
     torch.manual_seed(t.seed * 1000 + rank)  # per-process randomness (augmentation, instance noise, GP weights)
     sampler = BatchSampler(
-        dataset, t.batch_size // world, device, seed=t.seed, hflip=cfg.data.hflip,
+        dataset, local_batch, device, seed=t.seed, hflip=cfg.data.hflip,
         crop_padding=cfg.data.crop_padding, rank=rank, world=world,
     )
     task = GANTask(cfg, G, D, sampler, num_classes, rank=rank, world=world)
@@ -241,8 +247,7 @@ class Trainer:
         result = evaluate_during_training(self.s, self.step, seed=self.s.cfg.train.seed)
         result["step"] = self.step
         result["eval_seconds"] = round(time.perf_counter() - start, 2)
-        with open(self.run_dir / "metrics.jsonl", "a") as fh:
-            fh.write(json.dumps(result) + "\n")
+        append_jsonl(self.run_dir / "metrics.jsonl", result)
         self.logger.scalars("eval", {k: v for k, v in result.items() if k not in ("step", "eval_seconds")}, self.step)
         if not self.quiet:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in result.items()
