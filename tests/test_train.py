@@ -79,6 +79,7 @@ def test_digits_dcgan_learns(tmp_path):
         ("dcgan-digits", ["model.d_norm=layer", "loss.name=wasserstein", "loss.gp_weight=10",
                           "model.conditional=true", "model.cond_d=concat"]),
         ("dcgan-digits", ["loss.name=wasserstein", "loss.weight_clip=0.01", "train.d_optim.name=rmsprop"]),
+        ("dcgan-digits", ["train.precision=bf16", "train.channels_last=true", "train.g_optim.fused=true"]),
     ],
 )
 def test_resume_is_bit_exact(tmp_path, preset, extra):

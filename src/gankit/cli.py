@@ -70,6 +70,16 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--reuse", action="store_true", help="score finished runs already in --out instead of "
                     "training them again")
     bn.add_argument("--out", help="results folder (default runs/bench-mnist-<time>)")
+    bs = bsub.add_parser("speed", help="images/s and GFLOP/s of gankit's training step vs a textbook eager loop")
+    bs.add_argument("--preset", default="dcgan-mnist", help="default dcgan-mnist; a folder preset needs --data")
+    bs.add_argument("--data", help="image folder, for folder presets")
+    bs.add_argument("--steps", type=int, default=20, help="steps per timed round of each loop (default 20)")
+    bs.add_argument("--rounds", type=int, default=7, help="alternating rounds; medians are reported (default 7)")
+    bs.add_argument("--threads", type=int, default=0, help="torch threads (default: PyTorch's, one per core)")
+    bs.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override of gankit's side, e.g. train.precision=fp32 (repeatable)")
+    bs.add_argument("--reference", help="the textbook loop's file (default benchmarks/reference_gan.py)")
+    bs.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
     e = sub.add_parser("eval", help="FID, KID, IS, precision/recall, density/coverage of a run or of image sets")
     src = e.add_mutually_exclusive_group(required=True)
@@ -280,6 +290,19 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench == "speed":
+        from gankit import config as C
+        from gankit.bench import speed
+
+        if args.steps < 1 or args.rounds < 1:
+            raise GankitError("--steps and --rounds must be at least 1")
+        extra = {"data": {"name": "folder", "path": str(args.data)}} if args.data else None
+        overrides = list(args.overrides) + ([f"train.threads={args.threads}"] if args.threads else [])
+        cfg = C.resolve(args.preset, None, overrides, extra)
+        result = speed.run_speed_benchmark(cfg, args.steps, args.rounds, reference=args.reference,
+                                           progress=not args.json)
+        print(json.dumps(result) if args.json else speed.format_table(result))
+        return 0
     if args.bench == "mnist":
         from gankit.bench import mnist
 

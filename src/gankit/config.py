@@ -92,6 +92,7 @@ class OptimConfig:
     lr: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # adam only
     weight_decay: float = 0.0
+    fused: bool = True  # adam: one fused kernel for the whole update where PyTorch has it (CPU, CUDA)
 
 
 @dataclass
@@ -121,6 +122,10 @@ class TrainConfig:
     # cleanly (checkpoint, samples, metrics) at the first step past it, whatever train.steps says; 0 = off
     max_seconds: float = 0.0  # wall-clock seconds
     max_cpu_seconds: float = 0.0  # CPU seconds of this process (user + system, all threads)
+    # speed (docs/performance.md): autocast precision of the training step, memory layout, compilation
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (CUDA only) | auto (bf16 where the hardware runs it fast)
+    channels_last: bool = True  # image networks and batches in NHWC layout (faster convolutions)
+    compile: bool = False  # torch.compile G and D (dynamic=False); the first steps then include compiling
 
 
 @dataclass
@@ -445,6 +450,10 @@ def validate(cfg: Config) -> None:
     _positive("train.threads", t.threads, allow_zero=True)
     _positive("train.max_seconds", t.max_seconds, allow_zero=True)
     _positive("train.max_cpu_seconds", t.max_cpu_seconds, allow_zero=True)
+    _choice("train.precision", t.precision, ("fp32", "bf16", "fp16", "auto"))
+    if t.precision == "fp16" and (lo.gp_weight > 0 or lo.r1_gamma > 0):
+        raise ConfigError("train.precision=fp16 with a gradient penalty (loss.gp_weight / loss.r1_gamma) is not "
+                          "supported (the penalty's inner gradient would underflow): use train.precision=bf16")
     dev = t.device
     if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"train.device: {dev!r} is not one of auto, cpu, cuda, cuda:N, mps")

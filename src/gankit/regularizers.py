@@ -26,7 +26,7 @@ def _input_grad(critic: Critic, x: Tensor) -> Tensor:
     """grad_x sum_i D(x_i), flattened to (B, -1), kept in the graph for penalties (Gulrajani et al. 2017)."""
     x = x.detach().requires_grad_(True)
     out = critic(x)
-    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    (grad,) = torch.autograd.grad(out.float().sum(), x, create_graph=True)
     return grad.flatten(1)
 
 

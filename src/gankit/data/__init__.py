@@ -114,6 +114,7 @@ class BatchSampler:
         crop_padding: int = 0,
         rank: int = 0,
         world: int = 1,
+        memory_format: torch.memory_format = torch.contiguous_format,
     ):
         n_local = len(dataset) // world
         if n_local < batch_size:
@@ -127,6 +128,7 @@ class BatchSampler:
         self.batch_size, self.device, self.seed = batch_size, device, seed
         self.hflip, self.crop_padding = hflip, crop_padding
         self.rank, self.world = rank, world
+        self.memory_format = memory_format  # of image batches (channels_last to match NHWC networks)
         self.epoch, self.position = 0, 0
         self._perm: torch.Tensor | None = None
 
@@ -157,6 +159,6 @@ class BatchSampler:
         self.position += self.batch_size
         x = self.data[idx]
         if self.is_image:
-            x = augment(to_model_space(x), self.hflip, self.crop_padding)
+            x = augment(to_model_space(x), self.hflip, self.crop_padding).contiguous(memory_format=self.memory_format)
         labels = self.labels[idx] if self.labels is not None else None
         return x, labels

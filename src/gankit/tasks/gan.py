@@ -137,7 +137,8 @@ class GANTask(Task):
         with torch.no_grad():
             fake = self.G(self._noise(real.shape[0]), labels)
         real_in, fake_in = self._d_inputs(real, step), self._d_inputs(fake, step)
-        d_real, d_fake = self.D(real_in, labels), self.D(fake_in, labels)
+        # D's logits in fp32 whatever the autocast precision, so the losses are summed in full precision
+        d_real, d_fake = self.D(real_in, labels).float(), self.D(fake_in, labels).float()
         loss = self.loss.d_loss(d_real, d_fake)
         stats: Stats = {"d_loss": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
         if lo.gp_weight > 0:
@@ -160,7 +161,7 @@ class GANTask(Task):
         n = self.sampler.batch_size  # this process's share of train.batch_size
         labels = self._fake_labels(n)
         fake = self.G(self._noise(n), labels)
-        loss = self.loss.g_loss(self._topk(self.D(self._d_inputs(fake, step), labels), step))
+        loss = self.loss.g_loss(self._topk(self.D(self._d_inputs(fake, step), labels).float(), step))
         return loss, {"g_loss": loss.detach()}
 
     def _clip(self, step: int) -> None:

@@ -184,6 +184,16 @@ def load_network(net: nn.Module, name: str, tensors: dict[str, torch.Tensor], so
     net.load_state_dict(sd)
 
 
+def _match_layouts(opt: torch.optim.Optimizer) -> None:
+    """Give per-parameter optimizer states their parameter's memory layout (checkpoints store them
+    contiguous; channels_last parameters want channels_last moments, and fused kernels insist)."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
 def restore(
     tensors: dict[str, torch.Tensor],
     state: dict,
@@ -202,6 +212,7 @@ def restore(
             opt.load_state_dict(_optimizer_from_flat(name, meta, tensors))
         except (ValueError, KeyError) as exc:
             raise CheckpointError(f"checkpoint {source}: optimizer {name} does not fit ({exc})") from None
+        _match_layouts(opt)
     torch.set_rng_state(tensors["rng.cpu"])
     cuda_states = [tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count()) if f"rng.cuda.{i}" in tensors]
     if cuda_states and len(cuda_states) == torch.cuda.device_count():

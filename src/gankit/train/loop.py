@@ -26,6 +26,7 @@ from gankit.nets import build_networks
 from gankit.tasks.base import Task
 from gankit.tasks.gan import GANTask
 from gankit.train import checkpoint as ckpt
+from gankit.train import speed
 from gankit.train.logger import NullLogger, RunLogger, append_jsonl, read_stats
 from gankit.viz import image_grid, save_image_grid, save_loss_curve, save_scatter
 
@@ -46,11 +47,14 @@ def select_device(name: str) -> torch.device:
 
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
-    """Adam (with the config's betas) or RMSprop over ``params``; ``initial_lr`` keeps the base rate."""
+    """Adam (with the config's betas; fused when ``cfg.fused`` and PyTorch has the kernel for these
+    parameters) or RMSprop over ``params``; ``initial_lr`` keeps the base rate."""
     if cfg.name == "rmsprop":
         opt = torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:
-        opt = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        fused = cfg.fused and speed.fused_available(params)
+        opt = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
+                               fused=fused or None)
     for group in opt.param_groups:
         group["initial_lr"] = cfg.lr
     return opt
@@ -80,6 +84,8 @@ class Setup:
     optimizers: dict[str, torch.optim.Optimizer]
     rank: int = 0
     world: int = 1
+    amp_dtype: torch.dtype | None = None  # autocast dtype of the training step (None: fp32)
+    scalers: dict[str, torch.amp.GradScaler] | None = None  # per optimizer, for fp16
 
 
 def local_batch_size(batch_size: int, world: int) -> int:
@@ -114,6 +120,8 @@ def build(cfg: Config, rank: int = 0, world: int = 1, local_rank: int = 0) -> Se
         torch.set_flush_denormal(True)  # denormal floats can slow CPU kernels by 10x or more
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not t.deterministic
+        if t.threads == 0:  # the CPU only feeds the GPU: a few threads, not one spinning per core
+            torch.set_num_threads(min(4, os.cpu_count() or 1))
     dataset = build_dataset(cfg.data, seed=t.seed)
     if cfg.model.conditional and dataset.num_classes < 2:
         raise GankitError(
@@ -125,18 +133,76 @@ def build(cfg: Config, rank: int = 0, world: int = 1, local_rank: int = 0) -> Se
     G, D = build_networks(cfg.model, dataset.sample_shape, num_classes, dataset.is_image)
     G.to(device)
     D.to(device)
+    amp_dtype = speed.autocast_dtype(t.precision, device)
+    layout = torch.contiguous_format
+    if t.channels_last and dataset.is_image:
+        layout = torch.channels_last
+        speed.to_channels_last(G, D)
     torch.manual_seed(t.seed * 1000 + rank)  # per-process randomness (augmentation, instance noise, GP weights)
     sampler = BatchSampler(
         dataset, local_batch, device, seed=t.seed, hflip=cfg.data.hflip,
-        crop_padding=cfg.data.crop_padding, rank=rank, world=world,
+        crop_padding=cfg.data.crop_padding, rank=rank, world=world, memory_format=layout,
     )
     task = GANTask(cfg, G, D, sampler, num_classes, rank=rank, world=world)
+    if t.compile:  # after the task made G's EMA copy, which stays eager (it only samples)
+        speed.compile_modules(G, D)
     configs = {"G": t.g_optim, "D": t.d_optim}
     optimizers = {
         name: make_optimizer([p for m in mods for p in task.networks[m].parameters()], configs[name])
         for name, mods in task.optimizers.items()
     }
-    return Setup(cfg, device, dataset, sampler, task, optimizers, rank, world)
+    scalers = None
+    if amp_dtype is torch.float16:
+        scalers = {name: speed.grad_scaler(amp_dtype, device) for name in optimizers}
+    return Setup(cfg, device, dataset, sampler, task, optimizers, rank, world, amp_dtype, scalers)
+
+
+def owned_parameters(task: Task) -> dict[str, list[torch.nn.Parameter]]:
+    """The parameters each optimizer trains, to let gradients reach only those during its phases."""
+    return {name: [p for m in mods for p in task.networks[m].parameters()] for name, mods in task.optimizers.items()}
+
+
+def train_step(setup: Setup, step: int, owned: dict[str, list[torch.nn.Parameter]],
+               sums: dict[str, torch.Tensor], counts: dict[str, int]) -> None:
+    """One training step: every phase due at ``step``, each a forward under the run's autocast, a backward
+    (loss-scaled for fp16), the cross-process gradient average and an optimizer step, then its hooks.
+
+    Statistics are added to ``sums``/``counts`` on the device (no host sync). The learning rates follow
+    ``train.lr_decay``. :class:`Trainer` runs this; so does ``gankit bench speed``, which times it.
+    """
+    t = setup.cfg.train
+    opts, scalers, device, amp_dtype = setup.optimizers, setup.scalers, setup.device, setup.amp_dtype
+    if t.lr_decay != "none":
+        factor = lr_factor(step, t.steps, t.lr_decay, t.lr_decay_start)
+        for opt in opts.values():
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+    for phase in setup.task.phases:
+        if step % phase.interval:
+            continue
+        for name, params in owned.items():  # D's parameter gradients are not computed in G's phase
+            flag = name == phase.optimizer
+            for p in params:
+                p.requires_grad_(flag)
+        opt = opts[phase.optimizer]
+        scaler = scalers[phase.optimizer] if scalers else None
+        for _ in range(phase.repeats):
+            opt.zero_grad(set_to_none=True)
+            with speed.autocast(device, amp_dtype):
+                loss, stats = phase.loss(step)
+            (scaler.scale(loss) if scaler else loss).backward()
+            if setup.world > 1:  # before the scaler's inf check, so every process decides alike
+                dist_utils.average_gradients(owned[phase.optimizer])
+            if scaler:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
+            for hook in phase.after_step:
+                hook(step)
+            for key, value in stats.items():
+                sums[key] = sums[key] + value if key in sums else value.clone()
+                counts[key] = counts.get(key, 0) + 1
 
 
 def data_info(dataset: Dataset) -> dict:
@@ -175,6 +241,9 @@ class Trainer:
             ckpt.restore(tensors, state, setup.task.networks, setup.optimizers)
             self._restore_generators(tensors, int(state["step"]))
             setup.sampler.load_state_dict(state["sampler"])
+            for name, scaler_state in state.get("grad_scalers", {}).items():
+                if setup.scalers and name in setup.scalers:
+                    setup.scalers[name].load_state_dict(scaler_state)
             self.step = int(state["step"])
         if self.main:
             _write_json(self.run_dir / "config.json", to_dict(setup.cfg))
@@ -182,19 +251,9 @@ class Trainer:
         else:
             self.logger = NullLogger()
         self.fixed = setup.task.fixed_inputs(setup.cfg.train.grid_size, seed=setup.cfg.train.seed + 1)
-        # which parameters each optimizer owns, to switch gradients on for its phase only
-        self._owned = {
-            name: [p for m in mods for p in setup.task.networks[m].parameters()]
-            for name, mods in setup.task.optimizers.items()
-        }
+        self._owned = owned_parameters(setup.task)
 
     # ------------------------------------------------------------------ pieces
-
-    def _train_only(self, optimizer: str) -> None:
-        for name, params in self._owned.items():
-            flag = name == optimizer
-            for p in params:
-                p.requires_grad_(flag)
 
     def _generator_states(self) -> dict[str, torch.Tensor]:
         """The shared noise generator's state and, in a multi-process run, every process's own generators.
@@ -234,6 +293,8 @@ class Trainer:
                 "data": data_info(self.s.dataset),
                 "world_size": self.s.world,
             }
+            if self.s.scalers:
+                extra["grad_scalers"] = {name: sc.state_dict() for name, sc in self.s.scalers.items()}
             path = ckpt.save_checkpoint(self.ckpt_dir, self.step, self.s.task.networks, self.s.optimizers, extra,
                                         self.s.cfg.train.keep_ckpts, extra_tensors=states)  # fmt: skip
         dist_utils.barrier()
@@ -273,7 +334,7 @@ class Trainer:
     def run(self, stop_at: int | None = None) -> dict:
         """Train up to ``train.steps``; ``stop_at`` ends early (with a checkpoint) as an interruption would,
         keeping the lr schedule of the full run, so a later resume continues it exactly."""
-        cfg, task, opts = self.s.cfg, self.s.task, self.s.optimizers
+        cfg = self.s.cfg
         t = cfg.train
         total = t.steps
         end = total if stop_at is None else min(stop_at, total)
@@ -294,28 +355,7 @@ class Trainer:
         last: dict = {}
         while self.step < end:
             step = self.step
-            if t.lr_decay != "none":
-                factor = lr_factor(step, total, t.lr_decay, t.lr_decay_start)
-                for opt in opts.values():
-                    for group in opt.param_groups:
-                        group["lr"] = group["initial_lr"] * factor
-            for phase in task.phases:
-                if step % phase.interval:
-                    continue
-                self._train_only(phase.optimizer)
-                opt = opts[phase.optimizer]
-                for _ in range(phase.repeats):
-                    opt.zero_grad(set_to_none=True)
-                    loss, stats = phase.loss(step)
-                    loss.backward()
-                    if world > 1:
-                        dist_utils.average_gradients(self._owned[phase.optimizer])
-                    opt.step()
-                    for hook in phase.after_step:
-                        hook(step)
-                    for key, value in stats.items():
-                        sums[key] = sums[key] + value if key in sums else value.clone()
-                        counts[key] = counts.get(key, 0) + 1
+            train_step(self.s, step, self._owned, sums, counts)
             images = self.s.sampler.batch_size * world * t.n_critic
             window_images += images
             images_total += images

@@ -1,0 +1,228 @@
+"""``gankit bench speed``: gankit's training step against a textbook eager loop, in one process.
+
+Both loops train the same networks (built from the preset's config) on the same data, in the same
+process, taking turns: a round times ``steps`` steps of gankit's own :func:`gankit.train.loop.train_step`
+(the function ``gankit train`` runs, with the preset's config, so with its precision, memory layout and
+optimizer settings) and then ``steps`` steps of ``benchmarks/reference_gan.py`` (fp32, contiguous,
+default Adam, D's parameter gradients computed in G's backward). Medians over rounds; the ratio is the
+median of the per-round ratios, so a slow spell on a shared machine hits both sides of a round alike.
+
+FLOPs per step are counted by ``torch.utils.flop_counter`` on one step of each (matrix multiplies and
+convolutions, forward and backward; element-wise work is not counted). The achieved GFLOP/s of gankit's
+step is set against a ceiling measured here and now: the fastest of a few large convolutions (forward
+and backward, the layout and precision gankit's step runs in) for convolutional presets, of large
+matrix multiplies for fully connected ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from gankit.errors import GankitError
+
+SUPPORTED_LOSSES = ("nonsaturating",)
+
+
+def _reference_module(path: str | Path | None):
+    """benchmarks/reference_gan.py of the source checkout (or ``path``), imported by file path."""
+    candidates = [Path(path)] if path else [
+        Path(__file__).resolve().parents[3] / "benchmarks" / "reference_gan.py",
+        Path.cwd() / "benchmarks" / "reference_gan.py",
+    ]
+    for candidate in candidates:
+        if candidate.is_file():
+            spec = importlib.util.spec_from_file_location("gankit_reference_gan", candidate)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise GankitError("gankit bench speed needs the textbook loop benchmarks/reference_gan.py of a gankit source "
+                      "checkout: run it from the repository, or pass --reference PATH")
+
+
+def _median_time(fn, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _count_flops(fn) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def measure_ceiling(kind: str, dtype: torch.dtype | None, device: torch.device, channels_last: bool,
+                    reps: int = 5) -> dict:
+    """The best GFLOP/s of a few large, well-shaped ops (forward + backward) in this process, now.
+
+    ``kind`` ``conv``: 4x4 stride-2 and 3x3 stride-1 convolutions, 128-256 channels at 8-16 px, batch
+    64 (the bulk of a DCGAN); ``matmul``: (1024 x 2048) @ (2048 x 2048) products as in a linear layer.
+    ``dtype`` None is fp32; otherwise the ops run under autocast to it, as the training step does.
+    """
+    shapes = {
+        "conv": [((64, 128, 16, 16), torch.nn.Conv2d(128, 256, 4, 2, 1)),
+                 ((64, 256, 8, 8), torch.nn.Conv2d(256, 256, 3, 1, 1))],
+        "matmul": [((1024, 2048), torch.nn.Linear(2048, 2048))],
+    }[kind]
+    best = {"gflops": 0.0}
+    for shape, layer in shapes:
+        layer = layer.to(device)
+        x = torch.randn(*shape, device=device)
+        if channels_last and x.dim() == 4:
+            layer = layer.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+        x.requires_grad_(True)
+
+        def op(layer=layer, x=x):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                y = layer(x)
+            y.float().sum().backward()
+            layer.zero_grad(set_to_none=True)
+            x.grad = None
+            _sync(device)
+
+        for _ in range(2):
+            op()
+        flops = _count_flops(op)
+        seconds = _median_time(op, reps)
+        gflops = flops / seconds / 1e9
+        if gflops > best["gflops"]:
+            best = {"gflops": gflops, "op": f"{type(layer).__name__} on {tuple(shape)}", "gflop": flops / 1e9}
+    return best
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _check_preset(cfg) -> None:
+    if cfg.loss.name not in SUPPORTED_LOSSES or cfg.model.conditional or cfg.train.n_critic != 1 or cfg.model.pack > 1:
+        raise GankitError(
+            "gankit bench speed compares with a textbook loop that is unconditional, non-saturating, one D step "
+            "per G step, without packing: use such a preset (dcgan-mnist, dcgan-folder32, "
+            "dcgan-folder, dcgan-digits, mlp-mnist), or --set loss.name=nonsaturating model.conditional=false"
+        )
+
+
+def run_speed_benchmark(cfg, steps: int = 20, rounds: int = 5, warmup: int = 5, reference: str | None = None,
+                        progress: bool = True) -> dict:
+    """Time gankit's step and the textbook step on ``cfg``'s networks and data; see the module docstring."""
+    from gankit.data import to_model_space
+    from gankit.train.loop import build, owned_parameters, train_step
+    from gankit.train.speed import autocast_dtype
+
+    _check_preset(cfg)
+    ref_mod = _reference_module(reference)
+    setup = build(cfg)
+    device = setup.device
+    t = cfg.train
+    # the reference gets fresh copies of the networks with their initial weights, in the default layout
+    ref_g = copy.deepcopy(setup.task.G).to(memory_format=torch.contiguous_format)
+    ref_d = copy.deepcopy(setup.task.D).to(memory_format=torch.contiguous_format)
+    data = setup.dataset.data.to(device)
+    data = to_model_space(data) if setup.dataset.is_image else data.float()
+    ref = ref_mod.ReferenceGAN(ref_g, ref_d, data, t.batch_size, cfg.model.z_dim, t.g_optim.lr, t.d_optim.lr,
+                               tuple(t.g_optim.betas))
+    owned = owned_parameters(setup.task)
+    counter = {"step": 0}
+
+    def gankit_steps(n: int) -> None:
+        sums: dict = {}
+        counts: dict = {}
+        for _ in range(n):
+            train_step(setup, counter["step"], owned, sums, counts)
+            counter["step"] += 1
+        float(next(iter(sums.values())))  # the loop's host sync, once per log window
+        _sync(device)
+
+    def reference_steps(n: int) -> None:
+        for _ in range(n):
+            losses = ref.step()
+        float(losses[0])
+        _sync(device)
+
+    gankit_steps(warmup)  # includes compiling when train.compile is on
+    reference_steps(warmup)
+    flops_gankit = _count_flops(lambda: gankit_steps(1))
+    flops_reference = _count_flops(lambda: reference_steps(1))
+    rows = []
+    for r in range(rounds):
+        start = time.perf_counter()
+        gankit_steps(steps)
+        g_sec = time.perf_counter() - start
+        start = time.perf_counter()
+        reference_steps(steps)
+        r_sec = time.perf_counter() - start
+        images = steps * t.batch_size
+        rows.append({"gankit": images / g_sec, "reference": images / r_sec, "ratio": r_sec / g_sec})
+        if progress:
+            print(f"[gankit] round {r + 1}/{rounds}: gankit {rows[-1]['gankit']:.0f} images/s, reference "
+                  f"{rows[-1]['reference']:.0f} images/s, ratio {rows[-1]['ratio']:.2f}", file=sys.stderr)
+    amp = autocast_dtype(t.precision, device)
+    kind = "conv" if cfg.model.arch == "dcgan" else "matmul"
+    channels_last = t.channels_last and setup.dataset.is_image
+    ceiling = measure_ceiling(kind, amp, device, channels_last)
+    ceiling_fp32 = measure_ceiling(kind, None, device, False)
+    gankit_ips = statistics.median(r["gankit"] for r in rows)
+    reference_ips = statistics.median(r["reference"] for r in rows)
+    steps_per_sec = gankit_ips / t.batch_size
+    achieved = flops_gankit / 1e9 * steps_per_sec
+    return {
+        "gankit_images_per_sec": round(gankit_ips, 1),
+        "reference_images_per_sec": round(reference_ips, 1),
+        "ratio": round(statistics.median(r["ratio"] for r in rows), 3),
+        "gflop_per_step": round(flops_gankit / 1e9, 4),
+        "reference_gflop_per_step": round(flops_reference / 1e9, 4),
+        "achieved_gflops": round(achieved, 2),
+        "reference_achieved_gflops": round(flops_reference / 1e9 * reference_ips / t.batch_size, 2),
+        "ceiling_gflops": round(ceiling["gflops"], 2),
+        "fraction_of_ceiling": round(achieved / ceiling["gflops"], 3),
+        "ceiling_op": ceiling.get("op", ""),
+        "ceiling_fp32_gflops": round(ceiling_fp32["gflops"], 2),
+        "rounds": rows,
+        "protocol": {
+            "preset_description": cfg.description,
+            "precision": t.precision,
+            "autocast_dtype": str(amp).replace("torch.", "") if amp else "float32",
+            "channels_last": channels_last,
+            "compile": t.compile,
+            "fused_adam": t.g_optim.fused,
+            "batch_size": t.batch_size,
+            "steps_per_round": steps,
+            "rounds": rounds,
+            "warmup_steps": warmup,
+            "threads": torch.get_num_threads(),
+            "device": str(device),
+            "torch": torch.__version__,
+            "flops": "torch.utils.flop_counter: matmuls and convolutions, forward and backward",
+            "ceiling": f"median time of {kind} forward+backward, best shape, same precision and layout",
+        },
+    }
+
+
+def format_table(result: dict) -> str:
+    """The result as a few aligned lines."""
+    p = result["protocol"]
+    return "\n".join([
+        f"gankit     {result['gankit_images_per_sec']:10.1f} images/s   {result['gflop_per_step']:.3f} GFLOP/step   "
+        f"{result['achieved_gflops']:.1f} GFLOP/s ({result['fraction_of_ceiling']:.0%} of the "
+        f"{p['autocast_dtype']} ceiling {result['ceiling_gflops']:.1f})",
+        f"reference  {result['reference_images_per_sec']:10.1f} images/s   "
+        f"{result['reference_gflop_per_step']:.3f} GFLOP/step   {result['reference_achieved_gflops']:.1f} GFLOP/s "
+        f"(fp32 ceiling {result['ceiling_fp32_gflops']:.1f})",
+        f"ratio      {result['ratio']:10.2f}x  (median of {p['rounds']} alternating rounds of {p['steps_per_round']} "
+        f"steps; precision {p['precision']}, channels_last {p['channels_last']}, compile {p['compile']}, "
+        f"{p['threads']} threads, {p['device']})",
+    ])
