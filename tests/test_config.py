@@ -17,7 +17,7 @@ def test_every_preset_resolves_and_has_a_description():
     for name in names:
         raw = C.load_preset(name)
         assert raw.get("description"), name
-        extra = {"data": {"path": "/some/folder"}} if name == "dcgan-folder" else None
+        extra = {"data": {"path": "/some/folder"}} if name.startswith("dcgan-folder") else None
         cfg = C.resolve(name, extra=extra)
         assert cfg.description == raw["description"]
 
@@ -45,6 +45,11 @@ def test_round_trip_through_json():
     assert again == cfg
 
 
+def test_penalty_with_batch_norm_in_d_is_refused():
+    with pytest.raises(ConfigError, match="model.d_norm=batch"):
+        C.resolve("dcgan-mnist", overrides=["model.d_norm=batch"], extra={"loss": {"gp_weight": 10}})
+
+
 @pytest.mark.parametrize(
     "override, words",
     [
@@ -57,7 +62,6 @@ def test_round_trip_through_json():
         ("data.resolution=48", "power of two"),
         ("loss.name=hinge2", "loss.name: 'hinge2' is not one of"),
         ("loss.weight_clip=0.01", "needs loss.name=wasserstein"),
-        ("loss.gp_weight=10", "model.d_norm=batch"),
         ("train.device=tpu", "train.device"),
         ("train.ema=1.5", "train.ema"),
         ("train.g_optim.betas=[0.5]", "betas"),

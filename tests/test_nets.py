@@ -53,3 +53,21 @@ def test_mlp_generator_output_for_points_is_unbounded():
     cfg = ModelConfig(arch="mlp", z_dim=2, g_norm="none", d_norm="none")
     g, _ = build_networks(cfg, (2,), is_image=False)
     assert not any(isinstance(m, torch.nn.Tanh) for m in g.modules())
+
+
+def test_flatten_keeps_the_gradient_layout_and_values():
+    from gankit.nets.layers import Flatten
+
+    x = torch.randn(4, 3, 5, 5).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    w = torch.randn(75)
+    (Flatten()(x) @ w).sum().backward()
+    ours = x.grad
+    x2 = x.detach().clone().requires_grad_(True)
+    (torch.nn.Flatten()(x2) @ w).sum().backward()
+    assert torch.equal(ours, x2.grad)
+    assert ours.is_contiguous(memory_format=torch.channels_last) and not ours.is_contiguous()
+    # differentiable twice (R1 and the gradient penalty take the gradient of a gradient)
+    x3 = torch.randn(2, 3, 4, 4, requires_grad=True)
+    (g,) = torch.autograd.grad((Flatten()(x3) ** 2).sum(), x3, create_graph=True)
+    (gg,) = torch.autograd.grad(g.sum(), x3)
+    assert torch.allclose(gg, torch.full_like(x3, 2.0))

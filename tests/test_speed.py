@@ -23,6 +23,11 @@ def test_precision_choices_on_cpu():
         speed.autocast_dtype("fp16", CPU)
 
 
+def test_compile_with_double_backward_is_refused():
+    with pytest.raises(ConfigError, match="cannot differentiate twice"):
+        C.resolve("toy-ring", overrides=["train.compile=true"])
+
+
 def test_precision_config_errors():
     with pytest.raises(ConfigError, match="train.precision"):
         C.resolve("dcgan-digits", overrides=["train.precision=half"])
@@ -106,7 +111,7 @@ def test_ceiling_counts_flops():
 def test_compiled_training_matches_eager_closely(tmp_path):
     """train.compile=true: G and D compiled in place (state_dict keys unchanged), same losses as eager."""
     common = ["train.steps=6", "train.log_every=3", "train.sample_every=100", "data.num_samples=1024",
-              "train.tensorboard=false", "train.threads=1"]
+              "train.tensorboard=false", "train.threads=1", "loss.r1_gamma=0"]
     from gankit.train.loop import Trainer, prepare_run_dir
 
     losses = {}
@@ -116,6 +121,7 @@ def test_compiled_training_matches_eager_closely(tmp_path):
             assert all(not k.startswith("_orig_mod") for k in setup.task.G.state_dict())
         run = tmp_path / str(compiled)
         prepare_run_dir(run)
-        Trainer(setup, run, quiet=True).run()
+        info = Trainer(setup, run, quiet=True).run()
+        assert ("compile_seconds" in info) == compiled
         losses[compiled] = [json.loads(line)["d_loss"] for line in (run / "stats.jsonl").read_text().splitlines()]
     assert losses[True] == pytest.approx(losses[False], rel=1e-3, abs=1e-5)

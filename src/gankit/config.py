@@ -451,6 +451,9 @@ def validate(cfg: Config) -> None:
     _positive("train.max_seconds", t.max_seconds, allow_zero=True)
     _positive("train.max_cpu_seconds", t.max_cpu_seconds, allow_zero=True)
     _choice("train.precision", t.precision, ("fp32", "bf16", "fp16", "auto"))
+    if t.compile and (lo.gp_weight > 0 or lo.r1_gamma > 0):
+        raise ConfigError("train.compile=true with a gradient penalty (loss.gp_weight / loss.r1_gamma): "
+                          "torch.compile cannot differentiate twice; turn one of them off")
     if t.precision == "fp16" and (lo.gp_weight > 0 or lo.r1_gamma > 0):
         raise ConfigError("train.precision=fp16 with a gradient penalty (loss.gp_weight / loss.r1_gamma) is not "
                           "supported (the penalty's inner gradient would underflow): use train.precision=bf16")

@@ -9,9 +9,16 @@ median of the per-round ratios, so a slow spell on a shared machine hits both si
 
 FLOPs per step are counted by ``torch.utils.flop_counter`` on one step of each (matrix multiplies and
 convolutions, forward and backward; element-wise work is not counted). The achieved GFLOP/s of gankit's
-step is set against a ceiling measured here and now: the fastest of a few large convolutions (forward
-and backward, the layout and precision gankit's step runs in) for convolutional presets, of large
-matrix multiplies for fully connected ones.
+step is set against two measurements taken here and now, in the precision and layout the step runs in:
+
+* ``ceiling_gflops``: the model's own ceiling. Every convolution and linear layer of G and D is run on
+  its own, forward and backward, at the input shapes one training step gives it (recorded by hooks),
+  as often as the step calls it; total FLOPs over total time. That is the speed of a step that did
+  nothing but its convolutions and matrix multiplies, with nothing in between: the gap to it is the
+  loop's overhead (norms, activations, optimizer, casts, Python).
+* ``peak_gflops``: the best of a few large, well-shaped convolutions (or matrix multiplies for fully
+  connected presets), the machine's peak for this kind of work. Thin layers (1 or 3 image channels,
+  4x4 maps) cannot reach it, whatever the loop does.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gankit.errors import GankitError
 
-SUPPORTED_LOSSES = ("nonsaturating",)
+SUPPORTED_LOSSES = ("nonsaturating", "hinge")
 
 
 def _reference_module(path: str | Path | None):
@@ -102,17 +109,71 @@ def measure_ceiling(kind: str, dtype: torch.dtype | None, device: torch.device, 
     return best
 
 
+def model_ceiling(setup, step_fn, reps: int = 5) -> dict:
+    """The GFLOP/s of the model's own convolution and linear layers, alone (see the module docstring).
+
+    ``step_fn()`` runs one training step; hooks record each layer call's input shape and layout, then every
+    distinct call runs in isolation (a copy of the layer, forward + backward, under the step's autocast).
+    """
+    from gankit.train.speed import autocast
+
+    layer_types = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
+    calls: dict[tuple, list] = {}
+    handles = []
+
+    def record(module, inputs, _output):
+        x = inputs[0]
+        channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+        key = (id(module), tuple(x.shape), channels_last)
+        calls.setdefault(key, [module, 0])[1] += 1
+
+    for net in (setup.task.G, setup.task.D):
+        for module in net.modules():
+            if isinstance(module, layer_types):
+                handles.append(module.register_forward_hook(record))
+    try:
+        step_fn()
+    finally:
+        for h in handles:
+            h.remove()
+    total_flops = total_seconds = 0.0
+    for (_, shape, channels_last), (module, count) in calls.items():
+        layer = copy.deepcopy(module)
+        x = torch.randn(*shape, device=setup.device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x.requires_grad_(True)
+
+        def op(layer=layer, x=x):
+            with autocast(setup.device, setup.amp_dtype):
+                y = layer(x)
+            y.backward(torch.ones_like(y))
+            layer.zero_grad(set_to_none=True)
+            x.grad = None
+            _sync(setup.device)
+
+        op()
+        flops = _count_flops(op)
+        total_flops += count * flops
+        total_seconds += count * _median_time(op, reps)
+    return {"gflops": total_flops / max(total_seconds, 1e-12) / 1e9, "layer_calls": sum(c for _, c in calls.values()),
+            "distinct_calls": len(calls)}
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def _check_preset(cfg) -> None:
-    if cfg.loss.name not in SUPPORTED_LOSSES or cfg.model.conditional or cfg.train.n_critic != 1 or cfg.model.pack > 1:
+    lo = cfg.loss
+    extras = lo.gp_weight or lo.r1_gamma or lo.weight_clip or lo.instance_noise or lo.label_smoothing or lo.topk < 1
+    if (lo.name not in SUPPORTED_LOSSES or extras or cfg.model.conditional or cfg.train.n_critic != 1
+            or cfg.model.pack > 1):
         raise GankitError(
-            "gankit bench speed compares with a textbook loop that is unconditional, non-saturating, one D step "
-            "per G step, without packing: use such a preset (dcgan-mnist, dcgan-folder32, "
-            "dcgan-folder, dcgan-digits, mlp-mnist), or --set loss.name=nonsaturating model.conditional=false"
+            "gankit bench speed compares with a textbook loop that is unconditional, non-saturating or hinge "
+            "without regularizers, one D step per G step, without packing: use such a preset (dcgan-mnist, "
+            "dcgan-folder32, dcgan-folder, dcgan-digits, mlp-mnist)"
         )
 
 
@@ -134,7 +195,7 @@ def run_speed_benchmark(cfg, steps: int = 20, rounds: int = 5, warmup: int = 5, 
     data = setup.dataset.data.to(device)
     data = to_model_space(data) if setup.dataset.is_image else data.float()
     ref = ref_mod.ReferenceGAN(ref_g, ref_d, data, t.batch_size, cfg.model.z_dim, t.g_optim.lr, t.d_optim.lr,
-                               tuple(t.g_optim.betas))
+                               tuple(t.g_optim.betas), loss=cfg.loss.name)
     owned = owned_parameters(setup.task)
     counter = {"step": 0}
 
@@ -153,7 +214,9 @@ def run_speed_benchmark(cfg, steps: int = 20, rounds: int = 5, warmup: int = 5, 
         float(losses[0])
         _sync(device)
 
+    start = time.perf_counter()
     gankit_steps(warmup)  # includes compiling when train.compile is on
+    warmup_seconds = time.perf_counter() - start
     reference_steps(warmup)
     flops_gankit = _count_flops(lambda: gankit_steps(1))
     flops_reference = _count_flops(lambda: reference_steps(1))
@@ -173,8 +236,9 @@ def run_speed_benchmark(cfg, steps: int = 20, rounds: int = 5, warmup: int = 5, 
     amp = autocast_dtype(t.precision, device)
     kind = "conv" if cfg.model.arch == "dcgan" else "matmul"
     channels_last = t.channels_last and setup.dataset.is_image
-    ceiling = measure_ceiling(kind, amp, device, channels_last)
-    ceiling_fp32 = measure_ceiling(kind, None, device, False)
+    ceiling = model_ceiling(setup, lambda: gankit_steps(1))
+    peak = measure_ceiling(kind, amp, device, channels_last)
+    peak_fp32 = measure_ceiling(kind, None, device, False)
     gankit_ips = statistics.median(r["gankit"] for r in rows)
     reference_ips = statistics.median(r["reference"] for r in rows)
     steps_per_sec = gankit_ips / t.batch_size
@@ -189,8 +253,11 @@ def run_speed_benchmark(cfg, steps: int = 20, rounds: int = 5, warmup: int = 5, 
         "reference_achieved_gflops": round(flops_reference / 1e9 * reference_ips / t.batch_size, 2),
         "ceiling_gflops": round(ceiling["gflops"], 2),
         "fraction_of_ceiling": round(achieved / ceiling["gflops"], 3),
-        "ceiling_op": ceiling.get("op", ""),
-        "ceiling_fp32_gflops": round(ceiling_fp32["gflops"], 2),
+        "peak_gflops": round(peak["gflops"], 2),
+        "fraction_of_peak": round(achieved / peak["gflops"], 3),
+        "peak_op": peak.get("op", ""),
+        "peak_fp32_gflops": round(peak_fp32["gflops"], 2),
+        "gankit_warmup_seconds": round(warmup_seconds, 2),
         "rounds": rows,
         "protocol": {
             "preset_description": cfg.description,
@@ -202,12 +269,14 @@ def run_speed_benchmark(cfg, steps: int = 20, rounds: int = 5, warmup: int = 5, 
             "batch_size": t.batch_size,
             "steps_per_round": steps,
             "rounds": rounds,
-            "warmup_steps": warmup,
+            "warmup_steps": warmup,  # untimed; with train.compile they include compiling
             "threads": torch.get_num_threads(),
             "device": str(device),
             "torch": torch.__version__,
             "flops": "torch.utils.flop_counter: matmuls and convolutions, forward and backward",
-            "ceiling": f"median time of {kind} forward+backward, best shape, same precision and layout",
+            "ceiling": "the model's convolution/linear layers alone, forward+backward, at the shapes and counts of "
+                       "one step, same precision and layout (total FLOPs / total median time)",
+            "peak": f"the best large {kind}, forward+backward, same precision and layout (median time)",
         },
     }
 
@@ -217,11 +286,12 @@ def format_table(result: dict) -> str:
     p = result["protocol"]
     return "\n".join([
         f"gankit     {result['gankit_images_per_sec']:10.1f} images/s   {result['gflop_per_step']:.3f} GFLOP/step   "
-        f"{result['achieved_gflops']:.1f} GFLOP/s ({result['fraction_of_ceiling']:.0%} of the "
-        f"{p['autocast_dtype']} ceiling {result['ceiling_gflops']:.1f})",
+        f"{result['achieved_gflops']:.1f} GFLOP/s = {result['fraction_of_ceiling']:.0%} of the model's "
+        f"{p['autocast_dtype']} ceiling {result['ceiling_gflops']:.1f} ({result['fraction_of_peak']:.0%} of the "
+        f"machine's peak {result['peak_gflops']:.1f})",
         f"reference  {result['reference_images_per_sec']:10.1f} images/s   "
         f"{result['reference_gflop_per_step']:.3f} GFLOP/step   {result['reference_achieved_gflops']:.1f} GFLOP/s "
-        f"(fp32 ceiling {result['ceiling_fp32_gflops']:.1f})",
+        f"(fp32 peak {result['peak_fp32_gflops']:.1f})",
         f"ratio      {result['ratio']:10.2f}x  (median of {p['rounds']} alternating rounds of {p['steps_per_round']} "
         f"steps; precision {p['precision']}, channels_last {p['channels_last']}, compile {p['compile']}, "
         f"{p['threads']} threads, {p['device']})",

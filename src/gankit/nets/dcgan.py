@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from gankit.nets.layers import DiscriminatorHead, dcgan_init_, label_embedding, norm_2d
+from gankit.nets.layers import DiscriminatorHead, Flatten, dcgan_init_, label_embedding, norm_2d
 
 
 def dcgan_channels(resolution: int, width: float, max_channels: int) -> list[int]:
@@ -94,7 +94,7 @@ class DCGANDiscriminator(nn.Module):
                 norm_2d(norm, b),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
-        layers.append(nn.Flatten())
+        layers.append(Flatten())
         self.features = nn.Sequential(*layers)
         self.head = DiscriminatorHead(chans[-1] * 16, num_classes if (num_classes and not self.concat) else 0)
         dcgan_init_(self)

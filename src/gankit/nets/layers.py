@@ -24,6 +24,34 @@ def norm_2d(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
+class _FlattenFn(torch.autograd.Function):
+    """(B, C, H, W) -> (B, C*H*W) in C, H, W order; the gradient goes back in the input's memory layout."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.shape = x.shape
+        ctx.channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last)
+        return x.flatten(1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.reshape(ctx.shape)
+        return grad.contiguous(memory_format=torch.channels_last) if ctx.channels_last else grad
+
+
+class Flatten(nn.Module):
+    """``nn.Flatten(1)`` that keeps a channels_last input's layout for its gradient.
+
+    A plain flatten hands back an NCHW gradient, and the element-wise backward before it (LeakyReLU) then
+    mixes an NCHW gradient with a channels_last activation, a slow path in PyTorch (measured: about 30x
+    slower than with matching layouts). The values are the same either way.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _FlattenFn.apply(x)
+
+
 def dcgan_init_(module: nn.Module) -> None:
     """Weights ~ N(0, 0.02), norm scales ~ N(1, 0.02), biases 0 (Radford et al. 2016, section 4)."""
     for m in module.modules():

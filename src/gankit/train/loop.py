@@ -235,6 +235,7 @@ class Trainer:
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.step = 0
         self.last_eval: dict | None = None
+        self.timings: dict[str, float] = {}
         self.main = setup.rank == 0  # only process 0 writes the run folder
         if resume:
             tensors, state = ckpt.read_checkpoint(self.run_dir)
@@ -356,6 +357,11 @@ class Trainer:
         while self.step < end:
             step = self.step
             train_step(self.s, step, self._owned, sums, counts)
+            if t.compile and "compile_seconds" not in self.timings:  # the first step compiles G and D
+                self.timings["compile_seconds"] = round(time.perf_counter() - t0, 2)
+                if not self.quiet and self.main:
+                    print(f"[gankit] torch.compile: first step took {self.timings['compile_seconds']:.1f} s "
+                          "(compiling included)", file=sys.stderr)
             images = self.s.sampler.batch_size * world * t.n_critic
             window_images += images
             images_total += images
@@ -400,7 +406,7 @@ class Trainer:
         bar.close()
         wall = time.perf_counter() - t0
         info = {"wall_seconds": wall, "images_per_sec": images_total / wall if wall > 0 else 0.0, "last": last,
-                "cpu_seconds": time.process_time() - cpu0}
+                "cpu_seconds": time.process_time() - cpu0, **self.timings}
         if budget_hit:
             info["stopped_by"] = budget_hit
             print(f"[gankit] time budget {budget_hit} reached: stopped at step {self.step} of {t.steps}",
@@ -421,6 +427,8 @@ class Trainer:
             metrics["train_wall_seconds"] = round(train_info["wall_seconds"], 2)
             metrics["train_images_per_sec"] = round(train_info["images_per_sec"], 1)
             metrics["train_cpu_seconds"] = round(train_info["cpu_seconds"], 2)
+            if "compile_seconds" in train_info:
+                metrics["compile_seconds"] = train_info["compile_seconds"]
             if "stopped_by" in train_info:
                 metrics["stopped_by"] = train_info["stopped_by"]
         metrics["device"] = str(self.s.device)
