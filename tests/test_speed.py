@@ -51,6 +51,42 @@ def test_bf16_step_runs_convolutions_in_bf16_on_fp32_weights():
     assert sums["d_loss"].dtype == torch.float32  # the losses are summed in fp32
 
 
+def _g_forwards_in_one_step(overrides):
+    setup = build(C.resolve("dcgan-digits", overrides=DIGITS + overrides))
+    calls = []
+    handle = setup.task.G.register_forward_hook(lambda m, i, o: calls.append(o.requires_grad))
+    d_before = [p.detach().clone() for p in setup.task.D.parameters()]
+    g_before = [p.detach().clone() for p in setup.task.G.parameters()]
+    train_step(setup, 0, owned_parameters(setup.task), {}, {})
+    handle.remove()
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, setup.task.D.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, setup.task.G.parameters()))
+    assert setup.task._kept_fake is None  # nothing held between steps
+    return calls
+
+
+def test_reuse_fake_runs_g_once_per_step():
+    """Default: a no-grad G forward for D, another for G. train.reuse_fake: one forward that serves both
+    (with G's graph), and both networks are still updated; with n_critic=2 the last D batch is reused."""
+    assert _g_forwards_in_one_step([]) == [False, True]
+    assert _g_forwards_in_one_step(["train.reuse_fake=true"]) == [True]
+    assert _g_forwards_in_one_step(["train.reuse_fake=true", "train.n_critic=2"]) == [True, True]
+
+
+def test_joint_d_pass_gives_the_same_d_loss_as_two_passes():
+    """Without batch norm in D, real and fake go through D as one batch: the same loss as two passes."""
+    overrides = DIGITS + ["model.d_norm=none", "model.conditional=true", "train.precision=fp32"]
+    joint, apart = (build(C.resolve("dcgan-digits", overrides=overrides)) for _ in range(2))
+    assert joint.task.joint_d
+    apart.task.joint_d = False
+    loss_joint, stats_joint = joint.task.d_step(0)
+    loss_apart, stats_apart = apart.task.d_step(0)
+    torch.testing.assert_close(loss_joint, loss_apart, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(stats_joint["d_real"], stats_apart["d_real"], rtol=1e-5, atol=1e-6)
+    with_bn = build(C.resolve("dcgan-digits", overrides=DIGITS + ["data.resolution=16"])).task
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in with_bn.D.modules()) and not with_bn.joint_d
+
+
 def test_channels_last_layout_of_networks_batches_and_resumed_optimizer(tmp_path):
     from gankit.train.loop import Trainer, prepare_run_dir
 

@@ -75,7 +75,7 @@ def test_digits_dcgan_learns(tmp_path):
         ("toy-ring", ["loss.instance_noise=0.1", "loss.instance_noise_steps=30", "train.ema_start=5"]),
         ("dcgan-digits", ["model.d_norm=none", "loss.r1_gamma=1.0", "loss.r1_every=4", "model.spectral_norm=true",
                           "model.conditional=true", "train.n_critic=2", "train.lr_decay=cosine",
-                          "train.lr_decay_start=0.25"]),
+                          "train.lr_decay_start=0.25", "train.reuse_fake=true"]),
         ("dcgan-digits", ["model.d_norm=layer", "loss.name=wasserstein", "loss.gp_weight=10",
                           "model.conditional=true", "model.cond_d=concat"]),
         ("dcgan-digits", ["loss.name=wasserstein", "loss.weight_clip=0.01", "train.d_optim.name=rmsprop"]),

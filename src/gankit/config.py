@@ -102,6 +102,9 @@ class TrainConfig:
     steps: int = 3000  # generator steps
     batch_size: int = 64
     n_critic: int = 1  # D steps (each on a new batch) per G step
+    # G's step scores the fake batch of the step's last D step again (one G forward per step, as the textbook
+    # DCGAN loop does) instead of drawing fresh noise; same distribution, fewer FLOPs
+    reuse_fake: bool = False
     g_optim: OptimConfig = field(default_factory=OptimConfig)
     d_optim: OptimConfig = field(default_factory=OptimConfig)
     lr_decay: str = "none"  # none | linear | cosine: learning rates fall to 0 at the last step

@@ -3,11 +3,13 @@
 Phases:
 
 * ``D`` (``n_critic`` times per step, each on a new real batch): minimise the loss's D term on
-  real data and G's detached output, plus the gradient penalty (WGAN-GP) and R1 when it is not
-  lazy; instance noise is added to both of D's inputs; weight clipping runs after the update.
+  real data and G's detached output (one pass of D over both when D has no batch norm), plus the
+  gradient penalty (WGAN-GP) and R1 when it is not lazy; instance noise is added to both of D's
+  inputs; weight clipping runs after the update.
 * ``Dreg`` (every ``r1_every`` steps, only when R1 is lazy): gamma/2 * R1 * r1_every, the lazy
   regularization of Karras et al. (2020, StyleGAN2 appendix B).
-* ``G``: minimise the loss's G term on a fresh batch of noise; then update the EMA of G.
+* ``G``: minimise the loss's G term on a fresh batch of noise (or, with ``train.reuse_fake``, on the fake
+  batch of the step's last D phase, whose forward then keeps G's graph); then update the EMA of G.
 """
 
 from __future__ import annotations
@@ -89,6 +91,11 @@ class GANTask(Task):
         d_after = [self._clip] if lo.weight_clip > 0 else []
         g_after = [self.ema.update] if self.ema else []
         self.lazy_r1 = lo.r1_gamma > 0 and lo.r1_every > 1
+        self.reuse_fake = cfg.train.reuse_fake
+        # without batch statistics in D, real and fake go through it as one batch: the same logits, one pass
+        # (larger convolutions run faster) and one spectral-norm power iteration instead of two
+        self.joint_d = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
+        self._kept_fake: tuple[torch.Tensor, torch.Tensor | None] | None = None  # (G's output, labels)
         self.phases = [Phase("D", "D", self.d_step, repeats=cfg.train.n_critic, after_step=d_after)]
         if self.lazy_r1:
             self.phases.append(Phase("Dreg", "D", self.d_reg_step, interval=lo.r1_every))
@@ -134,11 +141,23 @@ class GANTask(Task):
     def d_step(self, step: int) -> tuple[torch.Tensor, Stats]:
         lo = self.cfg.loss
         real, labels = self._real()
-        with torch.no_grad():
+        if self.reuse_fake:
+            # G's graph is kept for its own phase; the loop froze G's parameters for this phase, so they are
+            # turned back on here (D's loss below sees only the detached copy, so G gets no gradient from it)
+            self.G.requires_grad_(True)
             fake = self.G(self._noise(real.shape[0]), labels)
+            self._kept_fake = (fake, labels)
+            fake = fake.detach()
+        else:
+            with torch.no_grad():
+                fake = self.G(self._noise(real.shape[0]), labels)
         real_in, fake_in = self._d_inputs(real, step), self._d_inputs(fake, step)
         # D's logits in fp32 whatever the autocast precision, so the losses are summed in full precision
-        d_real, d_fake = self.D(real_in, labels).float(), self.D(fake_in, labels).float()
+        if self.joint_d:
+            both = self.D(torch.cat([real_in, fake_in]), None if labels is None else torch.cat([labels, labels]))
+            d_real, d_fake = both.float().split(real_in.shape[0])
+        else:
+            d_real, d_fake = self.D(real_in, labels).float(), self.D(fake_in, labels).float()
         loss = self.loss.d_loss(d_real, d_fake)
         stats: Stats = {"d_loss": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
         if lo.gp_weight > 0:
@@ -158,9 +177,12 @@ class GANTask(Task):
         return 0.5 * lo.r1_gamma * lo.r1_every * r1, {"r1": r1.detach()}
 
     def g_step(self, step: int) -> tuple[torch.Tensor, Stats]:
-        n = self.sampler.batch_size  # this process's share of train.batch_size
-        labels = self._fake_labels(n)
-        fake = self.G(self._noise(n), labels)
+        if self._kept_fake is not None:
+            (fake, labels), self._kept_fake = self._kept_fake, None
+        else:
+            n = self.sampler.batch_size  # this process's share of train.batch_size
+            labels = self._fake_labels(n)
+            fake = self.G(self._noise(n), labels)
         loss = self.loss.g_loss(self._topk(self.D(self._d_inputs(fake, step), labels).float(), step))
         return loss, {"g_loss": loss.detach()}
 
