@@ -35,6 +35,9 @@ class Phase:
     interval: int = 1
     repeats: int = 1
     after_step: list[Callable[[int], None]] = field(default_factory=list)
+    # other optimizers whose parameters also require gradients in this phase, because it builds a graph
+    # that a later phase of the same step backpropagates through (e.g. G's forward kept for G's phase)
+    records_for: tuple[str, ...] = ()
 
 
 class Task:

@@ -96,7 +96,8 @@ class GANTask(Task):
         # (larger convolutions run faster) and one spectral-norm power iteration instead of two
         self.joint_d = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
         self._kept_fake: tuple[torch.Tensor, torch.Tensor | None] | None = None  # (G's output, labels)
-        self.phases = [Phase("D", "D", self.d_step, repeats=cfg.train.n_critic, after_step=d_after)]
+        self.phases = [Phase("D", "D", self.d_step, repeats=cfg.train.n_critic, after_step=d_after,
+                             records_for=("G",) if self.reuse_fake else ())]
         if self.lazy_r1:
             self.phases.append(Phase("Dreg", "D", self.d_reg_step, interval=lo.r1_every))
         self.phases.append(Phase("G", "G", self.g_step, after_step=g_after))
@@ -142,9 +143,8 @@ class GANTask(Task):
         lo = self.cfg.loss
         real, labels = self._real()
         if self.reuse_fake:
-            # G's graph is kept for its own phase; the loop froze G's parameters for this phase, so they are
-            # turned back on here (D's loss below sees only the detached copy, so G gets no gradient from it)
-            self.G.requires_grad_(True)
+            # G's graph is kept for its own phase (this phase records for G, so G's parameters require
+            # gradients); D's loss below sees only the detached copy, so G gets no gradient from it
             fake = self.G(self._noise(real.shape[0]), labels)
             self._kept_fake = (fake, labels)
             fake = fake.detach()

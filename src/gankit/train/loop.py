@@ -147,10 +147,7 @@ def build(cfg: Config, rank: int = 0, world: int = 1, local_rank: int = 0) -> Se
     if t.compile:  # after the task made G's EMA copy, which stays eager (it only samples)
         speed.compile_modules(G, D)
     configs = {"G": t.g_optim, "D": t.d_optim}
-    optimizers = {
-        name: make_optimizer([p for m in mods for p in task.networks[m].parameters()], configs[name])
-        for name, mods in task.optimizers.items()
-    }
+    optimizers = {name: make_optimizer(params, configs[name]) for name, params in owned_parameters(task).items()}
     scalers = None
     if amp_dtype is torch.float16:
         scalers = {name: speed.grad_scaler(amp_dtype, device) for name in optimizers}
@@ -181,7 +178,7 @@ def train_step(setup: Setup, step: int, owned: dict[str, list[torch.nn.Parameter
         if step % phase.interval:
             continue
         for name, params in owned.items():  # D's parameter gradients are not computed in G's phase
-            flag = name == phase.optimizer
+            flag = name == phase.optimizer or name in phase.records_for
             for p in params:
                 p.requires_grad_(flag)
         opt = opts[phase.optimizer]
