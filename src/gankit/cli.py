@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gankit.errors import GankitError
 
-DEFAULT_PRESET = "dcgan-mnist"
+DEFAULT_PRESET = "dcgan-mnist-quick"
 FOLDER_PRESET = "dcgan-folder"
 
 
