@@ -12,12 +12,13 @@ from gankit.errors import ConfigError
 def test_every_preset_resolves_and_has_a_description():
     names = C.preset_names()
     for required in ("mlp-mnist", "dcgan-mnist", "wgan-gp-mnist", "lsgan-mnist", "wgan-clip-mnist", "cgan-mnist",
-                     "dcgan-digits", "toy-ring", "toy-grid", "dcgan-folder"):
+                     "dcgan-digits", "toy-ring", "toy-grid", "dcgan-folder", "dcgan-mnist-quick", "pix2pix-emoji",
+                     "cyclegan-emoji", "pix2pix-folder", "cyclegan-folder"):
         assert required in names
     for name in names:
         raw = C.load_preset(name)
         assert raw.get("description"), name
-        extra = {"data": {"path": "/some/folder"}} if name.startswith("dcgan-folder") else None
+        extra = {"data": {"path": "/some/folder"}} if "-folder" in name else None
         cfg = C.resolve(name, extra=extra)
         assert cfg.description == raw["description"]
 

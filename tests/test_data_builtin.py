@@ -13,6 +13,7 @@ import torch
 from gankit.data import builtin, transforms
 from gankit.data.transforms import resize_images
 from gankit.errors import DataError
+from gankit.fetch import sha256_file
 
 
 @pytest.fixture
@@ -126,7 +127,7 @@ def test_fashion_copied_from_system_dir(private_cache: Path, tmp_path: Path, mon
             _idx_images(np.full((5, 28, 28), 3)) if "images" in name else _idx_labels(np.array([0, 1, 2, 3, 9]))
         )
         (system / name).write_bytes(data)
-        files[name] = builtin._sha256(system / name)
+        files[name] = sha256_file(system / name)
     monkeypatch.setattr(builtin, "FASHION_SHA256", files)
     monkeypatch.setattr(builtin, "FASHION_SYSTEM_DIR", system)
     images, labels, names = builtin.load_fashion_mnist("test")

@@ -63,21 +63,21 @@ def test_uint8_round_trip():
 
 
 def test_sampler_is_resumable_and_shards():
-    ds = Dataset("t", torch.arange(100, dtype=torch.float32).view(100, 1).repeat(1, 2))
+    ds = Dataset("t", {"x": torch.arange(100, dtype=torch.float32).view(100, 1).repeat(1, 2)})
     a = BatchSampler(ds, 16, torch.device("cpu"), seed=1)
-    first = [a.next()[0] for _ in range(9)]  # crosses an epoch (6 batches per epoch)
+    first = [a.next()["x"] for _ in range(9)]  # crosses an epoch (6 batches per epoch)
     b = BatchSampler(ds, 16, torch.device("cpu"), seed=1)
     for _ in range(4):
         b.next()
     c = BatchSampler(ds, 16, torch.device("cpu"), seed=1)
     c.load_state_dict(b.state_dict())
-    assert all(torch.equal(c.next()[0], first[i]) for i in range(4, 9))
+    assert all(torch.equal(c.next()["x"], first[i]) for i in range(4, 9))
     epoch = torch.cat(first[:6])[:, 0]
     assert len(set(epoch.tolist())) == 96  # no repeats within an epoch
     r0 = BatchSampler(ds, 10, torch.device("cpu"), seed=1, rank=0, world=2)
     r1 = BatchSampler(ds, 10, torch.device("cpu"), seed=1, rank=1, world=2)
-    s0 = set(torch.cat([r0.next()[0] for _ in range(5)])[:, 0].tolist())
-    s1 = set(torch.cat([r1.next()[0] for _ in range(5)])[:, 0].tolist())
+    s0 = set(torch.cat([r0.next()["x"] for _ in range(5)])[:, 0].tolist())
+    s1 = set(torch.cat([r1.next()["x"] for _ in range(5)])[:, 0].tolist())
     assert not s0 & s1
     with pytest.raises(DataError, match="fewer than one batch"):
         BatchSampler(ds, 101, torch.device("cpu"))

@@ -25,8 +25,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from gankit.checkpoint import list_checkpoints
 from gankit.cli import main
-from gankit.train.checkpoint import list_checkpoints
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="gloo on loopback is exercised on Linux")
 
@@ -107,6 +107,30 @@ def test_two_processes_match_one_and_resume_in_one(tmp_path, monkeypatch, capfd,
     t1, t2 = _stats(one), _stats(two)
     assert [r["step"] for r in t2] == list(range(1, 31))
     _assert_same_losses(t1[20:], t2[20:], case)
+
+
+def test_pix2pix_two_processes_match_one(tmp_path, monkeypatch, capfd):
+    """pix2pix (U-Net, PatchGAN on pairs, L1) over 2 processes: the same losses as one process. Dropout and
+    augmentation draw from each process's own generator, so they are off here to compare exactly."""
+    from translation_data import write_pairs
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    data = write_pairs(tmp_path / "pairs", n=32, test=4)
+    args = ["--preset", "pix2pix-folder", "--data", str(data), *COMMON, "--steps", "12",
+            "--set", "data.resolution=16", "--set", "data.hflip=false", "--set", "data.crop_padding=0",
+            "--set", "model.width=4", "--set", "model.d_width=4", "--set", "model.dropout=0",
+            "--set", "train.batch_size=8", "--set", "train.grid_size=4", "--set", "train.precision=fp32"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["train", *args, "--out", str(one)]) == 0
+    assert _train_two(args, two, capfd) == 0
+    s1, s2 = _stats(one), _stats(two)
+    assert [r["step"] for r in s2] == list(range(1, 13))
+    _assert_same_losses(s1, s2, "pix2pix")
+    for r1, r2 in zip(s1, s2):
+        assert _close(r1["l1"], r2["l1"], r1["step"])
+    assert s2[-1]["l1"] < s2[0]["l1"]  # and it learns
+    assert json.loads((two / "metrics.json").read_text())["processes"] == 2
 
 
 def test_launch_errors_are_one_line_before_any_process_starts(tmp_path, capsys):

@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from gankit import evaluation as ev
 from gankit.cli import main
+from gankit.data import image_sources as src
 from gankit.errors import DataError
+from gankit.metrics import feature_eval as fe
 
 
 @pytest.fixture(autouse=True)
 def _stats_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(ev, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(fe, "cache_dir", lambda: tmp_path / "cache")
 
 
 def _mnist_test():
@@ -29,12 +30,12 @@ def _mnist_test():
 def test_mnist_halves_are_close_and_noise_is_far():
     # random disjoint halves: the test split's first and last 5,000 come from different writers (FID ~2.7 apart)
     images = _mnist_test()[torch.randperm(10000, generator=torch.Generator().manual_seed(0))]
-    a = ev.ImageSet(images[:2000], "test[perm[:2000]]", "a")
-    b = ev.ImageSet(images[5000:7000], "test[perm[5000:7000]]", "b")
-    noise = ev.ImageSet(torch.randint(0, 256, (2000, 1, 28, 28), generator=torch.Generator().manual_seed(0),
+    a = src.ImageSet(images[:2000], "test[perm[:2000]]", "a")
+    b = src.ImageSet(images[5000:7000], "test[perm[5000:7000]]", "b")
+    noise = src.ImageSet(torch.randint(0, 256, (2000, 1, 28, 28), generator=torch.Generator().manual_seed(0),
                                       dtype=torch.uint8), "noise", "noise")
-    same = ev.evaluate(a, b, ["fid", "kid", "pr", "class"], "mnist-classifier")
-    far = ev.evaluate(noise, b, ["fid", "kid", "pr"], "mnist-classifier")
+    same = fe.evaluate(a, b, ["fid", "kid", "pr", "class"], "mnist-classifier")
+    far = fe.evaluate(noise, b, ["fid", "kid", "pr"], "mnist-classifier")
     assert same["fid"] < 1.5 and far["fid"] > 100 * same["fid"], (same["fid"], far["fid"])
     assert far["kid"] > 100 * abs(same["kid"])
     assert same["precision"] > 0.85 and same["recall"] > 0.85 and far["precision"] < 0.05
@@ -101,9 +102,9 @@ def test_eval_refuses_bad_input_with_one_line(tmp_path, capsys):
 def test_load_images_shapes_and_resize(tmp_path):
     arr = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
     np.save(tmp_path / "rgb.npy", arr)
-    s = ev.load_images(str(tmp_path / "rgb.npy"), resolution=8, channels=1)
+    s = src.load_images(str(tmp_path / "rgb.npy"), resolution=8, channels=1)
     assert s.images.shape == (5, 1, 8, 8) and s.images.dtype == torch.uint8
-    s = ev.load_images("digits", n=100, seed=1)
+    s = src.load_images("digits", n=100, seed=1)
     assert s.images.shape == (100, 1, 8, 8) and "random 100 of 1797" in s.description
 
 

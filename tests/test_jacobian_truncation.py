@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gankit import infer
+from gankit import sampling as infer
 from gankit.cli import main
 from gankit.config import resolve
 from gankit.errors import ConfigError, GankitError

@@ -9,7 +9,8 @@ from gankit import config as C
 from gankit.cli import main
 from gankit.errors import ConfigError, GankitError
 from gankit.train import speed
-from gankit.train.loop import build, owned_parameters, train_step
+from gankit.train.loop import train_step
+from gankit.train.setup import build, owned_parameters
 
 CPU = torch.device("cpu")
 DIGITS = ["train.tensorboard=false", "train.batch_size=32"]
@@ -94,7 +95,7 @@ def test_channels_last_layout_of_networks_batches_and_resumed_optimizer(tmp_path
     setup = build(C.resolve("dcgan-digits", overrides=overrides))
     conv = next(m for m in setup.task.G.modules() if isinstance(m, torch.nn.ConvTranspose2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
-    x, _ = setup.sampler.next()
+    x = setup.task.sampler.next()["x"]
     assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     prepare_run_dir(tmp_path / "r")
     Trainer(setup, tmp_path / "r", quiet=True).run(stop_at=2)

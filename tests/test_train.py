@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from gankit import config as C
+from gankit.checkpoint import list_checkpoints, read_checkpoint
 from gankit.cli import main
 from gankit.errors import CheckpointError, GankitError
-from gankit.train.checkpoint import list_checkpoints, read_checkpoint
 from gankit.train.loop import Trainer, build, prepare_run_dir
 
 
@@ -34,15 +34,14 @@ TOY = ["train.log_every=10", "train.sample_every=1000", "train.ckpt_every=1000",
 
 def test_toy_grid_learns_modes(tmp_path):
     """Untrained G puts every point near the centre mode; 1,000 steps spread it over most of the 25."""
-    from gankit.evaluate import end_of_run_metrics
 
     cfg = C.resolve("toy-grid", overrides=TOY + ["train.steps=1000", "train.seed=1"])
     setup = build(cfg)
-    before = end_of_run_metrics(setup)
+    before = setup.task.end_of_run_metrics(0)
     prepare_run_dir(tmp_path / "g")
     trainer = Trainer(setup, tmp_path / "g", quiet=True)
     trainer.run()
-    after = end_of_run_metrics(setup)
+    after = setup.task.end_of_run_metrics(0)
     assert before["modes"] <= 3, before
     assert after["modes"] >= 15, (before, after)
     assert before["reverse_kl"] > 2.0 and after["reverse_kl"] < 0.3, (before, after)
@@ -50,12 +49,11 @@ def test_toy_grid_learns_modes(tmp_path):
 
 def test_digits_dcgan_learns(tmp_path):
     """The pixel Fréchet distance of a DCGAN on 8x8 digits falls far below its untrained value."""
-    from gankit.evaluate import end_of_run_metrics
 
     cfg = C.resolve("dcgan-digits", overrides=["train.steps=600", "train.log_every=50", "train.sample_every=1000",
                                                "train.tensorboard=false"])
     setup = build(cfg)
-    before = end_of_run_metrics(setup)["pixel_fd"]
+    before = setup.task.end_of_run_metrics(0)["pixel_fd"]
     prepare_run_dir(tmp_path / "d")
     trainer = Trainer(setup, tmp_path / "d", quiet=True)
     trainer.run()
@@ -208,3 +206,39 @@ def test_time_budget_stops_cleanly(tmp_path, key):
     assert list_checkpoints(run / "checkpoints")[-1].name == f"step-{step:08d}"  # the stopping step was saved
     assert json.loads((run / "stats.jsonl").read_text().splitlines()[-1])["step"] == step
     assert (run / "samples.png").is_file()
+
+
+def test_budget_fit_measures_after_warm_up_and_caps():
+    """train.fit_to_budget: after 5% of the budget the speed is measured over the next 10%, then the run's length
+    is the steps that the rest of the budget allows (less 2%), at most train.steps."""
+    from gankit.train.loop import BudgetFit
+
+    now = {"t": 0.0}
+    fit = BudgetFit(100.0, lambda: now["t"], cap=10_000)
+    assert fit.update(0) is None
+    now["t"] = 5.0  # warm-up over: the mark is set at step 50
+    assert fit.update(50) is None
+    now["t"] = 10.0
+    assert fit.update(100) is None  # only 10% of the budget used
+    now["t"] = 15.0  # 100 steps in 10 s since the mark: 10 steps/s, 85 s left
+    assert fit.update(150) == 150 + int(0.98 * 85 * 10)
+    now["t"] = 0.0
+    capped = BudgetFit(100.0, lambda: now["t"], cap=200)
+    now["t"] = 5.0
+    capped.update(0)
+    now["t"] = 20.0
+    assert capped.update(150) == 200
+
+
+def test_fit_to_budget_sets_the_run_length_and_keeps_it_on_resume(tmp_path):
+    """A CPU budget with fit_to_budget ends the run at the fitted length with the lr decayed to 0; a resume keeps
+    the length (saved in the checkpoint) instead of going back to train.steps."""
+    over = TOY + ["train.steps=100000", "train.max_cpu_seconds=4", "train.fit_to_budget=true", "train.lr_decay=linear",
+                  "train.log_every=5", "train.threads=1"]
+    trainer, info = _run(tmp_path, "fit", "toy-ring", over)
+    fitted = info["fitted_steps"]
+    assert 50 < fitted < 100000 and trainer.step <= fitted
+    state = json.loads((list_checkpoints(tmp_path / "fit" / "checkpoints")[-1] / "state.json").read_text())
+    assert state["fitted_steps"] == fitted
+    resumed = Trainer(build(C.resolve("toy-ring", overrides=over)), tmp_path / "fit", resume=True, quiet=True)
+    assert resumed.fitted_steps == fitted and resumed.s.total_steps == fitted

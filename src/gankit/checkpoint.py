@@ -2,10 +2,16 @@
 
 A checkpoint is a folder ``checkpoints/step-00001000/`` holding
 
-* ``tensors.safetensors``: network weights and buffers (``net.G.*``, ``net.D.*``, ...), optimizer
-  tensors (``optim.D.state.3.exp_avg``), random-number-generator states (``rng.cpu``, ``rng.cuda.0``);
+* ``tensors.safetensors``: network weights and buffers (``net.G.*``, ``net.D_a.*``, ...), optimizer
+  tensors (``optim.D.state.3.exp_avg``), random-number-generator states (``rng.cpu``, ``rng.cuda.0``,
+  the task's own generators as ``rng.<name>``) and any tensors the task keeps (``task.*``: CycleGAN's
+  image pool);
 * ``state.json``: format name and version, step, the resolved config, optimizer hyper-parameters
-  and scalar state, the batch sampler's position, the gankit version.
+  and scalar state, each batch sampler's position (``samplers``), the task's own small state
+  (``task_state``), what inference needs to know of the data (``data``), the gankit version.
+
+Version 1 (gankit 0.1, one sampler under ``sampler``) is read too: :func:`read_checkpoint` upgrades its
+state to version 2 in memory.
 
 It is written into a temporary folder and renamed into place, so a crash mid-write leaves either
 the old set of checkpoints or the new one, never a half-written folder that looks complete.
@@ -29,7 +35,8 @@ from gankit import __version__
 from gankit.errors import CheckpointError
 
 FORMAT = "gankit-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 TENSORS = "tensors.safetensors"
 STATE = "state.json"
 
@@ -153,16 +160,35 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise CheckpointError(f"checkpoint {path}: {STATE} is unreadable ({exc})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a gankit checkpoint (no '{FORMAT}' format tag in {STATE})")
-    if state.get("version") != VERSION:
+    if state.get("version") not in READABLE_VERSIONS:
         raise CheckpointError(
-            f"checkpoint {path} has format version {state.get('version')}; this gankit reads version {VERSION}"
+            f"checkpoint {path} has format version {state.get('version')}; this gankit reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}: use the gankit release that wrote it"
         )
+    state = upgrade_state(state)
     try:
         tensors = load_file(str(path / TENSORS))
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"checkpoint {path}: {TENSORS} is unreadable ({exc})") from None
     state["path"] = str(path)
     return tensors, state
+
+
+def upgrade_state(state: dict) -> dict:
+    """A version-1 state (one sampler, family implied) in version-2 form; a version-2 state unchanged.
+
+    Version 1 was written by gankit 0.1, which had only the gan family and one batch sampler: its position
+    moves under ``samplers["data"]`` and the config gets ``task: gan``.
+    """
+    if state.get("version") == 1:
+        state = dict(state)
+        if "sampler" in state:
+            state["samplers"] = {"data": state.pop("sampler")}
+        state.setdefault("task_state", {})
+        if isinstance(state.get("config"), dict):
+            state["config"] = {"task": "gan", **state["config"]}
+        state["version"] = 2
+    return state
 
 
 def load_network(net: nn.Module, name: str, tensors: dict[str, torch.Tensor], source: str = "") -> None:

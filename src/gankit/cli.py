@@ -47,6 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("png", "npy"), help="default: from the --out suffix")
     s.add_argument("--no-ema", action="store_true", help="use the trained G instead of its EMA")
 
+    tr = sub.add_parser("translate", help="translate image files with a trained pix2pix or CycleGAN run")
+    tr.add_argument("--run", required=True, help="run folder (or checkpoint folder)")
+    tr.add_argument("--input", required=True, help="an image file or a folder of them (searched recursively)")
+    tr.add_argument("--out", required=True, help="output folder (PNG files named after the inputs)")
+    tr.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
+                    help="a2b: the trained direction (default); b2a: CycleGAN's other generator")
+    tr.add_argument("--mode", choices=("resize", "tile"), default="resize",
+                    help="resize to the training size and back (default), or overlapping tiles at the file's scale")
+    tr.add_argument("--overlap", type=int, help="tile mode: overlap of neighbouring tiles in pixels "
+                    "(default a quarter of the training size)")
+    tr.add_argument("--no-ema", action="store_true", help="use the trained generator instead of its EMA")
+
     sub.add_parser("presets", help="list the shipped presets")
 
     b = sub.add_parser("bench", help="benchmarks that reproduce published tables")
@@ -62,14 +74,16 @@ def _parser() -> argparse.ArgumentParser:
     bn = bsub.add_parser("mnist", help="the MNIST presets for the same CPU budget: FID/KID (classifier, Inception)")
     bn.add_argument("--presets", default="mlp-mnist,dcgan-mnist,wgan-gp-mnist,lsgan-mnist,wgan-clip-mnist,cgan-mnist",
                     help="comma-separated presets (default: the six MNIST presets)")
-    bn.add_argument("--cpu-budget", type=float, default=480.0, help="CPU seconds of training per preset (default 480)")
-    bn.add_argument("--jobs", type=int, default=2, help="runs in parallel (default 2)")
-    bn.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    _trained_bench_options(bn, 480.0, "only the classifier metrics")
     bn.add_argument("--seed", type=int, default=0, help="training and evaluation seed (default 0)")
-    bn.add_argument("--no-inception", action="store_true", help="only the classifier metrics")
-    bn.add_argument("--reuse", action="store_true", help="score finished runs already in --out instead of "
-                    "training them again")
     bn.add_argument("--out", help="results folder (default runs/bench-mnist-<time>)")
+    bt = bsub.add_parser("translate", help="pix2pix (3 seeds) and CycleGAN on the emoji pairs at one CPU budget: "
+                         "L1, PSNR, SSIM, Inception FID/KID on the test split")
+    bt.add_argument("--seeds", default="0,1,2", help="pix2pix seeds (default 0,1,2); CycleGAN runs seed 0")
+    _trained_bench_options(bt, 1800.0, "only L1, PSNR and SSIM")
+    bt.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for every run (repeatable)")
+    bt.add_argument("--out", help="results folder (default runs/bench-translate-<time>)")
     bs = bsub.add_parser("speed", help="images/s and GFLOP/s of gankit's training step vs a textbook eager loop")
     bs.add_argument("--preset", default="dcgan-mnist", help="default dcgan-mnist; a folder preset needs --data")
     bs.add_argument("--data", help="image folder, for folder presets")
@@ -102,16 +116,24 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
     f = sub.add_parser("fetch", help="download and verify a built-in dataset (or the FID Inception) into the cache")
-    f.add_argument("name", choices=("mnist", "fashion-mnist", "digits", "inception"))
+    f.add_argument("name", choices=("mnist", "fashion-mnist", "digits", "emoji-pairs", "inception"))
 
-    tc = sub.add_parser("train-classifier", help="train the domain classifier used as a metric feature extractor")
-    tc.add_argument("--dataset", required=True, choices=("mnist", "fashion-mnist"))
-    tc.add_argument("--out", help="weights file (default ./<dataset>-classifier.safetensors; .json sidecar beside it)")
-    tc.add_argument("--epochs", type=int, help="default: the dataset's recipe (mnist 6, fashion-mnist 12)")
-    tc.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    tc.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0 leaves torch's default)")
-    tc.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    from gankit.metrics.classifier import add_arguments
+
+    add_arguments(sub.add_parser("train-classifier", help="train the domain classifier used as a metric feature "
+                                 "extractor"))
     return p
+
+
+def _trained_bench_options(parser: argparse.ArgumentParser, budget: float, no_inception: str) -> None:
+    """The options of the benchmarks that train runs at a CPU budget, then score them."""
+    parser.add_argument("--cpu-budget", type=float, default=budget,
+                        help=f"CPU seconds of training per run (default {budget:g})")
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (default 2)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    parser.add_argument("--no-inception", action="store_true", help=no_inception)
+    parser.add_argument("--reuse", action="store_true", help="score finished runs already in --out instead of "
+                        "training them again")
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
@@ -133,6 +155,10 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         path = builtin.fetch_mnist()
     elif args.name == "fashion-mnist":
         path = builtin.fetch_fashion_mnist()
+    elif args.name == "emoji-pairs":
+        from gankit.data.emoji import fetch_emoji
+
+        path = fetch_emoji()
     elif args.name == "inception":
         from gankit.metrics.features import fetch_inception
 
@@ -142,6 +168,27 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         path = "scikit-learn (ships in the wheel)"
     print(f"{args.name}: ready ({path})")
     return 0
+
+
+def _data_override(base: dict, path: str) -> dict:
+    """What ``--data PATH`` sets: the path, and ``data.name=folder`` unless the base config already names a folder
+    kind (``paired-folder``, ``unpaired-folder``)."""
+    from gankit import config as C
+
+    out = {"path": str(path)}
+    if base.get("data", {}).get("name") not in C.FOLDER_DATASETS:
+        out["name"] = "folder"
+    return out
+
+
+def _default_preset(args: argparse.Namespace) -> str | None:
+    """The preset under a run without --preset: none when --config names another family (its sections would not
+    fit), else dcgan-folder with --data, else the default."""
+    from gankit import config as C
+
+    if args.config and C.load_yaml(args.config).get("task", "gan") != "gan":
+        return None
+    return FOLDER_PRESET if args.data else DEFAULT_PRESET
 
 
 def _launch(nproc: int, argv: list[str]) -> int:
@@ -169,7 +216,8 @@ def _launch(nproc: int, argv: list[str]) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from gankit import config as C
     from gankit import distributed as D
-    from gankit.train.loop import build, check_run_dir, local_batch_size, prepare_run_dir, select_device
+    from gankit.train.rundir import check_run_dir, prepare_run_dir
+    from gankit.train.setup import build, local_batch_size, select_device
 
     launching = args.nproc is not None and D.env_world()[1] == 1
     if args.resume:
@@ -192,16 +240,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raw.setdefault("train", {})["steps"] = args.steps
         cfg = C.from_dict(raw)
     else:
-        preset = args.preset or (FOLDER_PRESET if args.data else DEFAULT_PRESET)
+        preset = args.preset or _default_preset(args)
         extra: dict = {}
         if args.data:
-            extra["data"] = {"name": "folder", "path": str(args.data)}
+            extra["data"] = _data_override(C.load_preset(preset) if preset else C.load_yaml(args.config), args.data)
         if args.steps is not None:
             extra.setdefault("train", {})["steps"] = args.steps
         if args.seed is not None:
             extra.setdefault("train", {})["seed"] = args.seed
         cfg = C.resolve(preset, args.config, args.overrides, extra)
-        out = args.out or f"runs/{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = args.out or f"runs/{preset or cfg.task}-{time.strftime('%Y%m%d-%H%M%S')}"
     if launching:  # check what would fail in every process before starting them
         if args.nproc < 1:
             raise GankitError(f"--nproc must be at least 1, got {args.nproc}")
@@ -241,10 +289,10 @@ def _train(args: argparse.Namespace, cfg, setup, run_dir: Path) -> int:
         trainer.run()
         D.barrier()  # wait for process 0's final samples and metrics: tearing gloo down early can abort
         return 0
-    n_params = {k: sum(p.numel() for p in m.parameters()) for k, m in setup.task.networks.items() if k != "G_ema"}
+    n_params = {k: sum(p.numel() for p in m.parameters()) for k, m in setup.task.networks.items()
+                if not k.endswith("_ema")}
     print(
-        f"[gankit] run {run_dir}: {cfg.model.arch} on {setup.dataset.name} "
-        f"({len(setup.dataset)} samples, shape {setup.dataset.sample_shape}), device {setup.device}, "
+        f"[gankit] run {run_dir}: {setup.task.describe()}, device {setup.device}, "
         f"params {', '.join(f'{k} {v / 1e6:.2f}M' for k, v in n_params.items())}, "
         f"steps {trainer.step} -> {cfg.train.steps}",
         file=sys.stderr,
@@ -272,7 +320,8 @@ def _train(args: argparse.Namespace, cfg, setup, run_dir: Path) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from gankit.infer import load_generator, sample_to_file
+    from gankit.infer import load_generator
+    from gankit.infer.sample import sample_to_file
 
     if args.n <= 0:
         raise GankitError(f"--n must be positive, got {args.n}")
@@ -289,6 +338,18 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_translate(args: argparse.Namespace) -> int:
+    from gankit.infer import load_model
+    from gankit.infer.translate import translate_path
+
+    if args.overlap is not None and args.overlap < 0:
+        raise GankitError(f"--overlap must be zero or more, got {args.overlap}")
+    loaded = load_model(args.run, use_ema=not args.no_ema)
+    written = translate_path(loaded, args.input, args.out, args.direction, args.mode, args.overlap)
+    print(f"[gankit] wrote {len(written)} translated image{'s' if len(written) != 1 else ''} to {args.out}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "speed":
         from gankit import config as C
@@ -296,12 +357,26 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         if args.steps < 1 or args.rounds < 1:
             raise GankitError("--steps and --rounds must be at least 1")
-        extra = {"data": {"name": "folder", "path": str(args.data)}} if args.data else None
+        extra = {"data": _data_override(C.load_preset(args.preset), args.data)} if args.data else None
         overrides = list(args.overrides) + ([f"train.threads={args.threads}"] if args.threads else [])
         cfg = C.resolve(args.preset, None, overrides, extra)
         result = speed.run_speed_benchmark(cfg, args.steps, args.rounds, reference=args.reference,
                                            progress=not args.json)
         print(json.dumps(result) if args.json else speed.format_table(result))
+        return 0
+    if args.bench == "translate":
+        from gankit.bench import translate
+
+        out = Path(args.out or f"runs/bench-translate-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            seeds = tuple(int(x) for x in args.seeds.split(",") if x.strip())
+        except ValueError:
+            raise GankitError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
+        result = translate.run_translate_benchmark(out, seeds, args.cpu_budget, args.jobs, args.threads,
+                                                   inception=not args.no_inception, reuse=args.reuse,
+                                                   overrides=args.overrides)
+        print(translate.markdown_table(result))
+        print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}, {result['picture']}")
         return 0
     if args.bench == "mnist":
         from gankit.bench import mnist
@@ -328,33 +403,35 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from gankit import evaluation as ev
+    from gankit.data import image_sources as src
+    from gankit.infer.run_images import run_images
+    from gankit.metrics import feature_eval as fe
     from gankit.train.logger import append_jsonl
 
-    names = ev.parse_metrics(args.metrics)
+    names = fe.parse_metrics(args.metrics)
     if args.n <= 0 or (args.n_real is not None and args.n_real <= 0):
         raise GankitError("--n and --n-real must be positive")
     n_real = args.n_real or args.n
     if args.run:
-        fake, data = ev.run_images(args.run, args.n, args.seed)
+        fake, data = run_images(args.run, args.n, args.seed)
         resolution, channels = args.resolution or data["resolution"], data["channels"]
         if args.resolution and args.resolution != data["resolution"]:
-            fake.images = ev._fit(fake.images, resolution, channels)
-        real_spec = args.real or ev.default_reference(data)
-        extractor = args.extractor or ev.default_extractor(data["dataset"])
+            fake.images = src.fit_image_set(fake.images, resolution, channels)
+        real_spec = args.real or src.default_reference(data)
+        extractor = args.extractor or src.default_extractor(data["dataset"])
     else:
         if not args.real:
             raise GankitError("--fake needs --real (a built-in split such as mnist:test, a folder or an .npz)")
-        fake = ev.load_images(args.fake, args.n, args.seed, args.resolution)
+        fake = src.load_images(args.fake, args.n, args.seed, args.resolution)
         resolution, channels = fake.images.shape[-1], fake.images.shape[1]
         real_spec = args.real
-        extractor = args.extractor or ev.default_extractor(args.real.partition(":")[0])
-    real = ev.load_images(real_spec, n_real, args.seed, resolution, channels)
-    result = ev.evaluate(fake, real, names, extractor, args.extractor_path, args.seed, use_cache=not args.no_cache)
+        extractor = args.extractor or src.default_extractor(args.real.partition(":")[0])
+    real = src.load_images(real_spec, n_real, args.seed, resolution, channels)
+    result = fe.evaluate(fake, real, names, extractor, args.extractor_path, args.seed, use_cache=not args.no_cache)
     if args.run:
         result["step"] = data["step"]
         append_jsonl(Path(args.run) / "metrics.jsonl", result)
-    print(json.dumps(result) if args.json else ev.format_table(result))
+    print(json.dumps(result) if args.json else fe.format_table(result))
     return 0
 
 
@@ -368,6 +445,7 @@ COMMANDS = {
     "bench": _cmd_bench,
     "train": _cmd_train,
     "sample": _cmd_sample,
+    "translate": _cmd_translate,
     "presets": _cmd_presets,
     "fetch": _cmd_fetch,
     "train-classifier": _cmd_train_classifier,

@@ -14,9 +14,9 @@ from typing import Protocol
 import torch.nn.functional as F
 from torch import Tensor
 
+from gankit.config.families import LOSS_NAMES
 from gankit.errors import ConfigError
 
-LOSS_NAMES: tuple[str, ...] = ("minimax", "nonsaturating", "lsgan", "wasserstein", "hinge")
 _SMOOTHABLE: tuple[str, ...] = ("minimax", "nonsaturating", "lsgan")
 
 
@@ -121,6 +121,33 @@ _CLASSES: dict[str, Callable[[str, float], AdversarialLoss]] = {
     "wasserstein": Wasserstein,
     "hinge": Hinge,
 }
+
+
+def _mean_abs(a: Tensor, b: Tensor) -> Tensor:
+    return (a.float() - b.float()).abs().mean()
+
+
+def l1_loss(target: Tensor, output: Tensor) -> Tensor:
+    """E[||y - G(x)||_1], per element: pix2pix's reconstruction term (Isola et al. 2017, eq. 3).
+
+    Averaged over every pixel and channel (as the papers' code does), so lambda = 100 weighs it against an
+    adversarial term that is also a mean.
+    """
+    return _mean_abs(target, output)
+
+
+def cycle_consistency_loss(real: Tensor, reconstructed: Tensor) -> Tensor:
+    """E[||F(G(x)) - x||_1], per element: one direction of CycleGAN's cycle loss (Zhu et al. 2017, eq. 2).
+
+    The task adds both directions, x -> G(x) -> F(G(x)) and y -> F(y) -> G(F(y)), each weighted by lambda.
+    """
+    return _mean_abs(reconstructed, real)
+
+
+def identity_loss(real_target: Tensor, mapped: Tensor) -> Tensor:
+    """E[||G(y) - y||_1], per element: G applied to an image already in its output domain should leave it be
+    (Zhu et al. 2017, section 5.2, after Taigman et al. 2017); keeps colours from drifting."""
+    return _mean_abs(mapped, real_target)
 
 
 def get_loss(name: str, label_smoothing: float = 0.0) -> AdversarialLoss:

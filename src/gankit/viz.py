@@ -33,16 +33,33 @@ def _atomic_save(save, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None,
-                    min_size: int = 256) -> Path:
-    """Write uint8 images as a PNG grid, upscaled (nearest) so small images stay visible."""
-    grid = image_grid(images, nrow)
-    img = Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid)
+def save_picture(picture: np.ndarray, path: str | Path, min_size: int = 256) -> Path:
+    """Write a uint8 (H, W, C) picture as a PNG, upscaled (nearest) so that small images stay visible."""
+    img = Image.fromarray(picture[:, :, 0] if picture.shape[2] == 1 else picture)
     scale = max(1, math.ceil(min_size / max(img.size)))
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     _atomic_save(lambda p: img.save(p, format="PNG"), Path(path))
     return Path(path)
+
+
+def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None,
+                    min_size: int = 256) -> Path:
+    """Write uint8 images as a PNG grid, upscaled (nearest) so small images stay visible."""
+    return save_picture(image_grid(images, nrow), path, min_size)
+
+
+def side_by_side(columns: list[torch.Tensor], groups_per_row: int = 1, padding: int = 2) -> np.ndarray:
+    """uint8 image batches of equal shape, shown as groups (one image of each batch side by side) in a grid.
+
+    ``columns = [inputs, outputs, targets]`` gives rows of input | output | target, ``groups_per_row`` groups
+    across. Grayscale and RGB batches may be mixed (grayscale is shown as RGB).
+    """
+    c = max(x.shape[1] for x in columns)
+    cols = [x.expand(-1, c, -1, -1) if x.shape[1] != c else x for x in columns]
+    n = cols[0].shape[0]
+    interleaved = torch.stack(cols, dim=1).reshape(n * len(cols), *cols[0].shape[1:])
+    return image_grid(interleaved, nrow=len(cols) * groups_per_row, padding=padding)
 
 
 def _pyplot():
@@ -73,9 +90,7 @@ def save_loss_curve(records: list[dict], path: str | Path, keys: tuple[str, ...]
     return Path(path)
 
 
-def save_scatter(points: np.ndarray, path: str | Path, centers: np.ndarray | None = None,
-                 real: np.ndarray | None = None, title: str = "") -> Path:
-    """Scatter 2-D samples, optionally over real samples and the true centres."""
+def _scatter_figure(points: np.ndarray, centers: np.ndarray | None, real: np.ndarray | None, title: str):
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     if real is not None:
@@ -88,6 +103,23 @@ def save_scatter(points: np.ndarray, path: str | Path, centers: np.ndarray | Non
     if title:
         ax.set_title(title)
     fig.tight_layout()
+    return plt, fig
+
+
+def save_scatter(points: np.ndarray, path: str | Path, centers: np.ndarray | None = None,
+                 real: np.ndarray | None = None, title: str = "") -> Path:
+    """Scatter 2-D samples, optionally over real samples and the true centres."""
+    plt, fig = _scatter_figure(points, centers, real, title)
     _atomic_save(lambda p: fig.savefig(p, format="png"), Path(path))
     plt.close(fig)
     return Path(path)
+
+
+def scatter_picture(points: np.ndarray, centers: np.ndarray | None = None, real: np.ndarray | None = None,
+                    title: str = "") -> np.ndarray:
+    """The scatter plot of :func:`save_scatter` as a uint8 (H, W, 3) picture."""
+    plt, fig = _scatter_figure(points, centers, real, title)
+    fig.canvas.draw()
+    picture = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
+    plt.close(fig)
+    return picture

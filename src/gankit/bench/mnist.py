@@ -40,17 +40,19 @@ KEEP = ("fid", "kid", "kid_std", "precision", "recall", "class_kl", "classes_cov
 
 
 def _score(fake, protocol: dict, seed: int, resolution: int) -> dict:
-    from gankit import evaluation as ev
+    from gankit.data.image_sources import load_images
+    from gankit.metrics.feature_eval import evaluate
 
-    real = ev.load_images("mnist:test", protocol["n"], seed, resolution, 1)
+    real = load_images("mnist:test", protocol["n"], seed, resolution, 1)
     start = time.perf_counter()
-    result = ev.evaluate(fake, real, protocol["metrics"], protocol["extractor"], seed=seed)
+    result = evaluate(fake, real, protocol["metrics"], protocol["extractor"], seed=seed)
     result["eval_seconds"] = round(time.perf_counter() - start, 2)
     return result
 
 
 def _evaluate_all(rows: dict, out: Path, seed: int, inception: bool) -> dict:
-    from gankit import evaluation as ev
+    from gankit.data.image_sources import load_images
+    from gankit.infer.run_images import run_images
     from gankit.metrics.features import INCEPTION_MISSING, get_extractor
 
     protocols = {"domain": DOMAIN}
@@ -66,10 +68,10 @@ def _evaluate_all(rows: dict, out: Path, seed: int, inception: bool) -> dict:
             continue
         for kind, protocol in protocols.items():
             if name.startswith(FLOOR):
-                fake = ev.load_images("mnist:train", protocol["n"], seed, row["resolution"], 1)
+                fake = load_images("mnist:train", protocol["n"], seed, row["resolution"], 1)
             else:
                 start = time.perf_counter()
-                fake, data = ev.run_images(str(out / name), protocol["n"], seed)
+                fake, data = run_images(str(out / name), protocol["n"], seed)
                 row["resolution"] = data["resolution"]
                 row[f"{kind}_sample_seconds"] = round(time.perf_counter() - start, 2)
             result = _score(fake, protocol, seed, row["resolution"])

@@ -51,7 +51,8 @@ _EVAL_LOCK = threading.Lock()  # forward-mode AD (Jacobian truncation) keeps pro
 
 def _evaluate(run_dir: Path, seed: int, plain: bool = False) -> tuple[dict, np.ndarray, np.ndarray]:
     """Scores of 2,500 samples drawn as ``gankit sample`` draws them (``plain``: without Jacobian truncation)."""
-    from gankit.infer import load_generator, sample_to_file
+    from gankit.infer import load_generator
+    from gankit.infer.sample import sample_to_file
     from gankit.metrics import mode_metrics
 
     loaded = load_generator(str(run_dir))

@@ -3,8 +3,9 @@
 Both loops train the same networks (built from the preset's config) on the same data, in the same
 process, taking turns: a round times ``steps`` steps of gankit's own :func:`gankit.train.loop.train_step`
 (the function ``gankit train`` runs, with the preset's config, so with its precision, memory layout and
-optimizer settings) and then ``steps`` steps of ``benchmarks/reference_gan.py`` (fp32, contiguous,
-default Adam, D's parameter gradients computed in G's backward). Medians over rounds; the ratio is the
+optimizer settings) and then ``steps`` steps of the family's textbook loop in ``benchmarks/``
+(``reference_gan.py`` for the gan family, ``reference_pix2pix.py`` for pix2pix: fp32, contiguous, default
+Adam, D's parameter gradients computed in G's backward). Medians over rounds; the ratio is the
 median of the per-round ratios, so a slow spell on a shared machine hits both sides of a round alike.
 
 FLOPs per step are counted by ``torch.utils.flop_counter`` on one step of each (matrix multiplies and
@@ -38,11 +39,18 @@ from gankit.errors import GankitError
 SUPPORTED_LOSSES = ("nonsaturating", "hinge")
 
 
-def _reference_module(path: str | Path | None):
-    """benchmarks/reference_gan.py of the source checkout (or ``path``), imported by file path."""
+REFERENCE_FILES = {"gan": "reference_gan.py", "pix2pix": "reference_pix2pix.py"}
+
+
+def _reference_module(path: str | Path | None, family: str = "gan"):
+    """benchmarks/reference_<family>.py of the source checkout (or ``path``), imported by file path."""
+    if family not in REFERENCE_FILES:
+        raise GankitError(f"gankit bench speed has textbook loops for {', '.join(REFERENCE_FILES)} presets, not "
+                          f"{family}")
+    name = REFERENCE_FILES[family]
     candidates = [Path(path)] if path else [
-        Path(__file__).resolve().parents[3] / "benchmarks" / "reference_gan.py",
-        Path.cwd() / "benchmarks" / "reference_gan.py",
+        Path(__file__).resolve().parents[3] / "benchmarks" / name,
+        Path.cwd() / "benchmarks" / name,
     ]
     for candidate in candidates:
         if candidate.is_file():
@@ -50,7 +58,7 @@ def _reference_module(path: str | Path | None):
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             return module
-    raise GankitError("gankit bench speed needs the textbook loop benchmarks/reference_gan.py of a gankit source "
+    raise GankitError(f"gankit bench speed needs the textbook loop benchmarks/{name} of a gankit source "
                       "checkout: run it from the repository, or pass --reference PATH")
 
 
@@ -127,7 +135,9 @@ def model_ceiling(setup, step_fn, reps: int = 5) -> dict:
         key = (id(module), tuple(x.shape), channels_last)
         calls.setdefault(key, [module, 0])[1] += 1
 
-    for net in (setup.task.G, setup.task.D):
+    for name, net in setup.task.networks.items():
+        if name.endswith("_ema"):
+            continue
         for module in net.modules():
             if isinstance(module, layer_types):
                 handles.append(module.register_forward_hook(record))
@@ -166,6 +176,13 @@ def _sync(device: torch.device) -> None:
 
 
 def _check_preset(cfg) -> None:
+    if cfg.task == "pix2pix":
+        if cfg.loss.name not in SUPPORTED_LOSSES + ("lsgan",):
+            raise GankitError(f"the textbook pix2pix loop has the nonsaturating, hinge and lsgan losses, not "
+                              f"{cfg.loss.name}")
+        return
+    if cfg.task != "gan":
+        raise GankitError(f"gankit bench speed covers the gan and pix2pix families, not {cfg.task}")
     lo = cfg.loss
     extras = lo.gp_weight or lo.r1_gamma or lo.weight_clip or lo.instance_noise or lo.label_smoothing or lo.topk < 1
     if (lo.name not in SUPPORTED_LOSSES or extras or cfg.model.conditional or cfg.train.n_critic != 1
@@ -177,25 +194,40 @@ def _check_preset(cfg) -> None:
         )
 
 
+def _make_reference(ref_mod, setup):
+    """The family's textbook loop on fresh copies of the task's networks (initial weights, default layout) and
+    its training data, in [-1, 1], on the device."""
+    from gankit.data import to_model_space
+
+    cfg, task, device, t = setup.cfg, setup.task, setup.device, setup.cfg.train
+
+    def fresh(net: torch.nn.Module) -> torch.nn.Module:
+        return copy.deepcopy(net).to(memory_format=torch.contiguous_format)
+
+    if cfg.task == "pix2pix":
+        pairs = task.train_data.pairs
+        a, b = (to_model_space(pairs.fields[k].to(device)) for k in ("A", "B"))
+        return ref_mod.ReferencePix2Pix(fresh(task.G), fresh(task.D), a, b, t.batch_size, t.g_optim.lr, t.d_optim.lr,
+                                        tuple(t.g_optim.betas), cfg.loss.l1_weight, loss=cfg.loss.name,
+                                        conditional_d=cfg.model.d_conditional)
+    data = task.dataset.data.to(device)
+    data = to_model_space(data) if task.dataset.is_image else data.float()
+    return ref_mod.ReferenceGAN(fresh(task.G), fresh(task.D), data, t.batch_size, cfg.model.z_dim, t.g_optim.lr,
+                                t.d_optim.lr, tuple(t.g_optim.betas), loss=cfg.loss.name)
+
+
 def run_speed_benchmark(cfg, steps: int = 20, rounds: int = 5, warmup: int = 5, reference: str | None = None,
                         progress: bool = True) -> dict:
     """Time gankit's step and the textbook step on ``cfg``'s networks and data; see the module docstring."""
-    from gankit.data import to_model_space
     from gankit.train.loop import build, owned_parameters, train_step
     from gankit.train.speed import autocast_dtype
 
     _check_preset(cfg)
-    ref_mod = _reference_module(reference)
+    ref_mod = _reference_module(reference, cfg.task)
     setup = build(cfg)
     device = setup.device
     t = cfg.train
-    # the reference gets fresh copies of the networks with their initial weights, in the default layout
-    ref_g = copy.deepcopy(setup.task.G).to(memory_format=torch.contiguous_format)
-    ref_d = copy.deepcopy(setup.task.D).to(memory_format=torch.contiguous_format)
-    data = setup.dataset.data.to(device)
-    data = to_model_space(data) if setup.dataset.is_image else data.float()
-    ref = ref_mod.ReferenceGAN(ref_g, ref_d, data, t.batch_size, cfg.model.z_dim, t.g_optim.lr, t.d_optim.lr,
-                               tuple(t.g_optim.betas), loss=cfg.loss.name)
+    ref = _make_reference(ref_mod, setup)
     owned = owned_parameters(setup.task)
     counter = {"step": 0}
 
@@ -234,8 +266,9 @@ def run_speed_benchmark(cfg, steps: int = 20, rounds: int = 5, warmup: int = 5, 
             print(f"[gankit] round {r + 1}/{rounds}: gankit {rows[-1]['gankit']:.0f} images/s, reference "
                   f"{rows[-1]['reference']:.0f} images/s, ratio {rows[-1]['ratio']:.2f}", file=sys.stderr)
     amp = autocast_dtype(t.precision, device)
-    kind = "conv" if cfg.model.arch == "dcgan" else "matmul"
-    channels_last = t.channels_last and setup.dataset.is_image
+    is_image = setup.task.data_info["is_image"]
+    kind = "conv" if cfg.task != "gan" or cfg.model.arch == "dcgan" else "matmul"
+    channels_last = t.channels_last and is_image
     ceiling = model_ceiling(setup, lambda: gankit_steps(1))
     peak = measure_ceiling(kind, amp, device, channels_last)
     peak_fp32 = measure_ceiling(kind, None, device, False)

@@ -1,8 +1,13 @@
-"""Datasets: built-ins, folders of images and 2-D toy mixtures, held as tensors.
+"""Datasets held as tensors: built-ins, folders of images, image pairs, and 2-D toy mixtures.
 
-Everything is decoded once into one tensor (uint8 images (N, C, R, R) or float32 points (N, 2))
-that lives on the training device; :class:`BatchSampler` draws shuffled batches from it there.
-Images enter the networks in [-1, 1] (:func:`to_model_space`).
+Everything is decoded once into tensors that live on the training device: a :class:`Dataset` is a set
+of *fields*, per-sample tensors aligned on their first axis, named by what a batch holds:
+
+* ``x`` (uint8 images (N, C, R, R), or float32 points (N, 2)) and ``label`` (int64), for the gan family;
+* ``A`` and ``B`` (uint8 images), an aligned pair per index, for translation (``gankit.data.paired``).
+
+:class:`~gankit.data.sampler.BatchSampler` draws dict batches with the same keys; its images enter the
+networks in [-1, 1] (:func:`to_model_space`), every image field of a sample augmented alike.
 """
 
 from __future__ import annotations
@@ -13,21 +18,50 @@ from dataclasses import dataclass, field
 import torch
 
 from gankit.config import DataConfig
-from gankit.data.augment import augment
 from gankit.data.toy import grid_centers, ring_centers, sample_mixture
 from gankit.errors import DataError
 
 
 @dataclass
 class Dataset:
-    """A dataset in memory: ``data`` is uint8 images or float points; labels if it has them."""
+    """Aligned per-sample tensors (``fields``) in memory, with what is known about them."""
 
     name: str
-    data: torch.Tensor
-    labels: torch.Tensor | None = None
+    fields: dict[str, torch.Tensor]
     class_names: list[str] = field(default_factory=list)
     centers: torch.Tensor | None = None  # toy mixtures only: the true mode centres
     std: float | None = None  # toy mixtures only
+    ids: list[str] = field(default_factory=list)  # one name per sample where known (file stem, emoji code)
+
+    def __post_init__(self) -> None:
+        sizes = {k: v.shape[0] for k, v in self.fields.items()}
+        if len(set(sizes.values())) > 1:
+            raise DataError(f"dataset {self.name}: fields of different lengths {sizes}")
+        if self.ids and len(self.ids) != len(self):
+            raise DataError(f"dataset {self.name}: {len(self.ids)} ids for {len(self)} samples")
+
+    @classmethod
+    def images(cls, name: str, images: torch.Tensor, labels: torch.Tensor | None = None,
+               class_names: list[str] | None = None) -> Dataset:
+        """One uint8 image (N, C, R, R) per sample, labelled when ``labels`` is given."""
+        fields = {"x": images}
+        if labels is not None:
+            fields["label"] = labels
+        return cls(name, fields, list(class_names or []))
+
+    @property
+    def data(self) -> torch.Tensor:
+        """The main field: ``x`` for single samples, ``A`` for pairs."""
+        return self.fields["x"] if "x" in self.fields else next(iter(self.fields.values()))
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        return self.fields.get("label")
+
+    @property
+    def image_keys(self) -> list[str]:
+        """The fields that hold uint8 images (scaled and augmented when batched)."""
+        return [k for k, v in self.fields.items() if v.dtype == torch.uint8 and v.dim() == 4]
 
     @property
     def is_image(self) -> bool:
@@ -44,6 +78,26 @@ class Dataset:
     def __len__(self) -> int:
         return self.data.shape[0]
 
+    def select(self, index: torch.Tensor | list[int], name: str | None = None) -> Dataset:
+        """The samples at ``index`` (a subset or a reordering), every field alike."""
+        idx = torch.as_tensor(index, dtype=torch.long)
+        ids = [self.ids[i] for i in idx.tolist()] if self.ids else []
+        return Dataset(name or self.name, {k: v[idx] for k, v in self.fields.items()}, list(self.class_names),
+                       self.centers, self.std, ids)
+
+    def info(self) -> dict:
+        """What inference needs to know of the data without loading it again (saved in checkpoints)."""
+        out = {
+            "name": self.name,
+            "sample_shape": list(self.sample_shape),
+            "is_image": self.is_image,
+            "class_names": self.class_names,
+        }
+        if self.centers is not None:
+            out["centers"] = self.centers.tolist()
+            out["std"] = self.std
+        return out
+
 
 def to_model_space(images: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1]."""
@@ -55,7 +109,8 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
-def _fit(images: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
+def fit_images(images: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
+    """Built-in grayscale images brought to ``data.channels`` and ``data.resolution``."""
     from gankit.data.transforms import resize_images
 
     if images.shape[1] != cfg.channels:
@@ -66,7 +121,7 @@ def _fit(images: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
 
 
 def build_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
-    """Load (fetching or decoding on first use) the dataset that ``cfg`` names."""
+    """Load (fetching or decoding on first use) the single-sample dataset that ``cfg`` names (gan family)."""
     if cfg.name in ("ring", "grid"):
         if cfg.name == "ring":
             centers = ring_centers(cfg.num_modes, cfg.radius)
@@ -74,14 +129,12 @@ def build_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
             centers = grid_centers(cfg.grid_size, cfg.grid_spacing)
         gen = torch.Generator().manual_seed(10_007 + seed)
         points = sample_mixture(centers, cfg.std, cfg.num_samples, gen)
-        return Dataset(cfg.name, points, centers=centers, std=cfg.std)
+        return Dataset(cfg.name, {"x": points}, centers=centers, std=cfg.std)
     if cfg.name == "folder":
         from gankit.data.folder import load_image_folder
 
-        images, labels, names = load_image_folder(
-            cfg.path, cfg.resolution, cfg.channels, tuple(cfg.background)
-        )
-        return Dataset(f"folder:{cfg.path}", images, labels, names)
+        images, labels, names = load_image_folder(cfg.path, cfg.resolution, cfg.channels, tuple(cfg.background))
+        return Dataset.images(f"folder:{cfg.path}", images, labels, names)
     from gankit.data import builtin
 
     loaders = {"mnist": builtin.load_mnist, "fashion-mnist": builtin.load_fashion_mnist}
@@ -89,76 +142,14 @@ def build_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
         if cfg.split != "train":
             raise DataError("digits has no splits: use data.split=train (all 1,797 images)")
         images, labels, names = builtin.load_digits()
-    else:
+    elif cfg.name in loaders:
         images, labels, names = loaders[cfg.name](cfg.split)
+    else:
+        raise DataError(f"data.name={cfg.name} is not single-image data: it is loaded by gankit.data.paired")
     print(f"[gankit] {cfg.name} {cfg.split}: {len(images)} images", file=sys.stderr)
-    return Dataset(cfg.name, _fit(images, cfg), labels, names)
+    return Dataset.images(cfg.name, fit_images(images, cfg), labels, names)
 
 
-class BatchSampler:
-    """Shuffled batches drawn from a dataset held on the device.
+from gankit.data.sampler import BatchSampler  # noqa: E402  (re-exported: it needs Dataset above)
 
-    Each epoch is a permutation from a generator seeded with (seed, epoch), so the sampler's
-    whole state is two integers and a resumed run sees exactly the batches it would have seen.
-    The last incomplete batch of an epoch is dropped. ``rank``/``world`` shard every epoch's
-    permutation, so processes of a distributed run see disjoint batches.
-    """
-
-    def __init__(
-        self,
-        dataset: Dataset,
-        batch_size: int,
-        device: torch.device,
-        seed: int = 0,
-        hflip: bool = False,
-        crop_padding: int = 0,
-        rank: int = 0,
-        world: int = 1,
-        memory_format: torch.memory_format = torch.contiguous_format,
-    ):
-        n_local = len(dataset) // world
-        if n_local < batch_size:
-            raise DataError(
-                f"dataset {dataset.name} has {len(dataset)} samples, fewer than one batch of "
-                f"{batch_size} per process: lower train.batch_size"
-            )
-        self.data = dataset.data.to(device)
-        self.labels = dataset.labels.to(device) if dataset.labels is not None else None
-        self.is_image = dataset.is_image
-        self.batch_size, self.device, self.seed = batch_size, device, seed
-        self.hflip, self.crop_padding = hflip, crop_padding
-        self.rank, self.world = rank, world
-        self.memory_format = memory_format  # of image batches (channels_last to match NHWC networks)
-        self.epoch, self.position = 0, 0
-        self._perm: torch.Tensor | None = None
-
-    def _permutation(self) -> torch.Tensor:
-        if self._perm is None:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            perm = torch.randperm(self.data.shape[0], generator=gen)
-            usable = (len(perm) // self.world) * self.world
-            self._perm = perm[:usable].view(-1, self.world)[:, self.rank].to(self.device)
-        return self._perm
-
-    def state_dict(self) -> dict:
-        """Epoch and position in the epoch's permutation, counted in samples of all processes together,
-        so a checkpoint of N processes resumes in M processes at the same place."""
-        return {"epoch": self.epoch, "position": self.position * self.world}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.position = int(state["epoch"]), int(state["position"]) // self.world
-        self._perm = None
-
-    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One batch in model space (images in [-1, 1], augmented) and its labels (or None)."""
-        perm = self._permutation()
-        if self.position + self.batch_size > len(perm):
-            self.epoch, self.position, self._perm = self.epoch + 1, 0, None
-            perm = self._permutation()
-        idx = perm[self.position : self.position + self.batch_size]
-        self.position += self.batch_size
-        x = self.data[idx]
-        if self.is_image:
-            x = augment(to_model_space(x), self.hflip, self.crop_padding).contiguous(memory_format=self.memory_format)
-        labels = self.labels[idx] if self.labels is not None else None
-        return x, labels
+__all__ = ["Dataset", "BatchSampler", "build_dataset", "fit_images", "to_model_space", "to_uint8"]

@@ -33,3 +33,17 @@ def augment(x: torch.Tensor, hflip: bool, crop_padding: int) -> torch.Tensor:
     if hflip:
         x = random_hflip(x)
     return x
+
+
+def augment_together(images: list[torch.Tensor], hflip: bool, crop_padding: int) -> list[torch.Tensor]:
+    """:func:`augment` applied to several (B, C_i, H, W) batches with the same random draws per sample.
+
+    The two images of a pair (pix2pix's input and target) must stay aligned: they are stacked along the
+    channel axis, cropped and flipped as one, and split again. One batch alone is augmented as it is.
+    """
+    if len(images) == 1:
+        return [augment(images[0], hflip, crop_padding)]
+    if len({x.shape[-2:] for x in images}) > 1:
+        raise ValueError(f"images augmented together must share their size, got {[tuple(x.shape) for x in images]}")
+    sizes = [x.shape[1] for x in images]
+    return list(augment(torch.cat(images, dim=1), hflip, crop_padding).split(sizes, dim=1))

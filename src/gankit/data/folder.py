@@ -30,7 +30,7 @@ _PROGRESS_MIN_FILES = 2000
 log = logging.getLogger("gankit.data")
 
 
-def _scan(root: Path) -> list[Path]:
+def scan_images(root: Path) -> list[Path]:
     """Image files under ``root`` (recursively, hidden entries skipped), as sorted relative paths."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -61,8 +61,12 @@ def _labels(files: list[Path]) -> tuple[np.ndarray | None, list[str]]:
     return np.array([index[rel.parts[0]] for rel in files], dtype=np.int64), names
 
 
-def _decode(path: Path, resolution: int, channels: int, background: tuple[int, int, int]) -> np.ndarray:
-    """One file as uint8 (resolution, resolution, channels)."""
+def open_image(path: Path, channels: int, background: tuple[int, int, int]) -> Image.Image:
+    """One file as a Pillow image in mode "L" (channels=1) or "RGB" (channels=3), at its own size.
+
+    The first frame of an animation, turned upright by its EXIF orientation, 16-bit grayscale scaled (not
+    clipped) to 8 bits, and composited over ``background`` when it has transparency.
+    """
     with Image.open(path) as opened:
         opened.seek(0)  # first frame of an animation
         opened.load()
@@ -74,7 +78,11 @@ def _decode(path: Path, resolution: int, channels: int, background: tuple[int, i
         rgba = im.convert("RGBA")
         base = Image.new("RGBA", rgba.size, (*background, 255))
         im = Image.alpha_composite(base, rgba).convert("RGB")
-    im = im.convert("L" if channels == 1 else "RGB")
+    return im.convert("L" if channels == 1 else "RGB")
+
+
+def fit_square(im: Image.Image, resolution: int) -> np.ndarray:
+    """Center-crop to a square on the shorter side, resize (LANCZOS) to resolution^2: uint8 (R, R, C)."""
     w, h = im.size
     side = min(w, h)
     if w != h:
@@ -84,6 +92,37 @@ def _decode(path: Path, resolution: int, channels: int, background: tuple[int, i
         im = im.resize((resolution, resolution), Image.Resampling.LANCZOS)
     arr = np.asarray(im, dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def _decode(path: Path, resolution: int, channels: int, background: tuple[int, int, int]) -> np.ndarray:
+    """One file as uint8 (resolution, resolution, channels)."""
+    return fit_square(open_image(path, channels, background), resolution)
+
+
+def decode_files(root: Path, files: list[Path], decode, shape: tuple[int, ...],
+                 what: str = "images") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``decode(path) -> uint8 array of shape`` for every file: (stacked (N, *shape), ok mask, failures).
+
+    Unreadable files are logged by name (logger ``gankit.data``), kept out of the mask and listed as
+    "path: reason"; a progress bar shows on large folders.
+    """
+    out = np.zeros((len(files), *shape), dtype=np.uint8)
+    keep = np.zeros(len(files), dtype=bool)
+    failed: list[str] = []
+    iterator = files
+    if len(files) > _PROGRESS_MIN_FILES:
+        from tqdm import tqdm
+
+        iterator = tqdm(files, desc=f"decoding {what}", unit="img", file=sys.stderr)
+    for i, rel in enumerate(iterator):
+        try:
+            out[i] = decode(root / rel)
+            keep[i] = True
+        except Exception as exc:  # Pillow raises many exception types for bad or truncated files
+            reason = str(exc) or type(exc).__name__
+            failed.append(f"{rel.as_posix()}: {reason}")
+            log.warning("skipping unreadable image %s: %s", rel.as_posix(), reason)
+    return out, keep, failed
 
 
 def _check_args(resolution: int, channels: int, background: tuple[int, ...]) -> tuple[int, int, int]:
@@ -135,7 +174,7 @@ def folder_key(path: str | os.PathLike, resolution: int, channels: int,
                background: tuple[int, ...] = (255, 255, 255)) -> str:
     """The hash that names a folder's decoded cache: settings plus every file's path, size and mtime."""
     root = Path(path).expanduser().resolve()
-    return _cache_key(root, _scan(root), resolution, channels, tuple(background))
+    return _cache_key(root, scan_images(root), resolution, channels, tuple(background))
 
 
 def load_image_folder(
@@ -169,7 +208,7 @@ def load_image_folder(
         raise DataError(f"image folder {root} does not exist: check data.path")
     if not root.is_dir():
         raise DataError(f"{root} is a file, not a folder: set data.path to the folder that holds the images")
-    files = _scan(root)
+    files = scan_images(root)
     if not files:
         raise DataError(f"no image files ({' '.join(IMAGE_EXTENSIONS)}, any case) found in {root}: check data.path")
     labels, class_names = _labels(files)
@@ -185,22 +224,8 @@ def load_image_folder(
             return images_t, labels_t, names
 
     print(f"[gankit] decoding {len(files)} images from {root} ...", file=sys.stderr)
-    out = np.empty((len(files), channels, resolution, resolution), dtype=np.uint8)
-    keep = np.zeros(len(files), dtype=bool)
-    failed: list[str] = []
-    iterator = files
-    if len(files) > _PROGRESS_MIN_FILES:
-        from tqdm import tqdm
-
-        iterator = tqdm(files, desc="decoding", unit="img", file=sys.stderr)
-    for i, rel in enumerate(iterator):
-        try:
-            out[i] = _decode(root / rel, resolution, channels, bg).transpose(2, 0, 1)
-            keep[i] = True
-        except Exception as exc:  # Pillow raises many exception types for bad or truncated files
-            reason = str(exc) or type(exc).__name__
-            failed.append(f"{rel.as_posix()}: {reason}")
-            log.warning("skipping unreadable image %s: %s", rel.as_posix(), reason)
+    out, keep, failed = decode_files(root, files, lambda p: _decode(p, resolution, channels, bg).transpose(2, 0, 1),
+                                     (channels, resolution, resolution))
     if not keep.any():
         raise DataError(f"no readable images in {root} ({len(failed)} files failed, first: {failed[0]})")
     if failed:

@@ -170,7 +170,7 @@ def train_classifier(
     """
     from safetensors.torch import save_file
 
-    from gankit.data.builtin import _sha256
+    from gankit.fetch import sha256_file as _sha256
 
     out = Path(out)
     if out.suffix != ".safetensors":
@@ -259,6 +259,18 @@ def train_classifier(
 # --------------------------------------------------------------------------- command line
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of ``gankit train-classifier`` (and of ``python -m gankit.metrics.classifier``)."""
+    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--out", help="weights file (default ./<dataset>-classifier.safetensors; .json sidecar "
+                        "beside it)")
+    parser.add_argument("--epochs", type=int, help="default: the dataset's recipe (mnist 6, fashion-mnist 12)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0 leaves torch's default)")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    return parser
+
+
 def run(args: argparse.Namespace) -> int:
     """Train from the parsed options of ``gankit train-classifier`` and print the sidecar summary."""
     out = args.out or f"{extractor_name(args.dataset)}.safetensors"
@@ -271,9 +283,12 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m gankit.metrics.classifier ...`` is ``gankit train-classifier ...``."""
-    from gankit.cli import main as cli_main
-
-    return cli_main(["train-classifier", *(sys.argv[1:] if argv is None else argv)])
+    parser = add_arguments(argparse.ArgumentParser(prog="python -m gankit.metrics.classifier"))
+    try:
+        return run(parser.parse_args(sys.argv[1:] if argv is None else argv))
+    except GankitError as exc:
+        print(f"gankit: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

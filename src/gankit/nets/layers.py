@@ -16,11 +16,15 @@ def norm_1d(kind: str, features: int) -> nn.Module:
 
 
 def norm_2d(kind: str, channels: int) -> nn.Module:
-    """A normalization for (B, C, H, W) activations; ``layer`` normalizes over (C, H, W)."""
+    """A normalization for (B, C, H, W) activations: ``batch``; ``layer`` over (C, H, W); ``instance`` over
+    (H, W) per sample and channel, without learned scale and shift (as the pix2pix/CycleGAN code uses it,
+    Ulyanov et al. 2016); ``none``."""
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "layer":
         return nn.GroupNorm(1, channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     return nn.Identity()
 
 

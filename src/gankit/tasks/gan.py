@@ -10,18 +10,23 @@ Phases:
   regularization of Karras et al. (2020, StyleGAN2 appendix B).
 * ``G``: minimise the loss's G term on a fresh batch of noise (or, with ``train.reuse_fake``, on the fake
   batch of the step's last D phase, whose forward then keeps G's graph); then update the EMA of G.
+
+Batches hold ``x`` (images or 2-D points) and, for a labelled dataset, ``label``. A run shows a grid of
+fixed-noise samples (one column per class for a conditional G) or, for 2-D data, a scatter plot; it ends
+with the pixel Fréchet distance (images) or the mode metrics (2-D mixtures).
 """
 
 from __future__ import annotations
 
-import copy
-
+import numpy as np
 import torch
 from torch import nn
 
 from gankit.config import Config
-from gankit.data import BatchSampler
+from gankit.data import BatchSampler, Dataset, build_dataset, to_model_space, to_uint8
+from gankit.errors import GankitError
 from gankit.losses import get_loss
+from gankit.nets import build_networks
 from gankit.regularizers import (
     add_instance_noise,
     clip_weights_,
@@ -29,8 +34,7 @@ from gankit.regularizers import (
     instance_noise_std,
     r1_penalty,
 )
-from gankit.tasks.base import Phase, Stats, Task
-from gankit.train.ema import EMA
+from gankit.tasks.base import BuildContext, Phase, Stats, Task
 
 
 def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
@@ -59,37 +63,32 @@ def topk_fraction(step: int, final: float, anneal_steps: int) -> float:
 class GANTask(Task):
     """One G, one D (and G's EMA); labels go into both when the model is conditional."""
 
-    def __init__(
-        self,
-        cfg: Config,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        sampler: BatchSampler,
-        num_classes: int = 0,
-        rank: int = 0,
-        world: int = 1,
-    ):
-        self.cfg = cfg
+    family = "gan"
+
+    def __init__(self, cfg: Config, ctx: BuildContext, dataset: Dataset, generator: nn.Module,
+                 discriminator: nn.Module, sampler: BatchSampler, num_classes: int = 0):
+        super().__init__(cfg, ctx)
+        self.rank, self.world = ctx.rank, ctx.world
         # G's noise and fake labels: drawn for the global batch from a generator seeded alike on every
         # process, each process keeping its slice (see gankit.distributed); saved in checkpoints
-        self.rank, self.world = rank, world
-        self.shared_gen = torch.Generator(device=next(generator.parameters()).device)
+        self.shared_gen = torch.Generator(device=ctx.device)
         self.shared_gen.manual_seed(cfg.train.seed * 1_000_003 + 17)
+        self.rngs = {"shared": self.shared_gen}
+        self.dataset = dataset
         self.G, self.D, self.sampler = generator, discriminator, sampler
+        self.samplers = {"data": sampler}
         self.num_classes = num_classes if cfg.model.conditional else 0
         self.latent = generator.latent
         self.loss = get_loss(cfg.loss.name, cfg.loss.label_smoothing)
-        self.device = next(generator.parameters()).device
         self.networks = {"G": self.G, "D": self.D}
-        self.ema: EMA | None = None
-        if cfg.train.ema > 0:
-            self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-            self.networks["G_ema"] = self.G_ema
-            self.ema = EMA(self.G, self.G_ema, cfg.train.ema, cfg.train.ema_start)
+        self.ema = cfg.train.ema > 0
+        if self.ema:
+            self.G_ema = self.add_ema("G")
+        self.compiled = ("G", "D")
         self.optimizers = {"D": ["D"], "G": ["G"]}
         lo = cfg.loss
         d_after = [self._clip] if lo.weight_clip > 0 else []
-        g_after = [self.ema.update] if self.ema else []
+        g_after = [self.update_emas] if self.ema else []
         self.lazy_r1 = lo.r1_gamma > 0 and lo.r1_every > 1
         self.reuse_fake = cfg.train.reuse_fake
         # without batch statistics in D, real and fake go through it as one batch: the same logits, one pass
@@ -101,6 +100,46 @@ class GANTask(Task):
         if self.lazy_r1:
             self.phases.append(Phase("Dreg", "D", self.d_reg_step, interval=lo.r1_every))
         self.phases.append(Phase("G", "G", self.g_step, after_step=g_after))
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def build(cls, cfg: Config, ctx: BuildContext) -> GANTask:
+        dataset = build_dataset(cfg.data, seed=cfg.train.seed)
+        if cfg.model.conditional and dataset.num_classes < 2:
+            raise GankitError(
+                f"model.conditional=true but dataset {dataset.name} has no labels "
+                "(a folder needs one sub-folder per class)"
+            )
+        ctx.seed_weights(cfg.train.seed)  # the same initial weights in every process
+        num_classes = dataset.num_classes if cfg.model.conditional else 0
+        G, D = build_networks(cfg.model, dataset.sample_shape, num_classes, dataset.is_image)
+        if not dataset.is_image:
+            ctx.memory_format = torch.contiguous_format
+        ctx.place(G, D)
+        ctx.seed_process(cfg.train.seed)  # per-process randomness (augmentation, instance noise, GP weights)
+        sampler = BatchSampler(
+            dataset, ctx.batch_size, ctx.device, seed=cfg.train.seed, hflip=cfg.data.hflip,
+            crop_padding=cfg.data.crop_padding, rank=ctx.rank, world=ctx.world, memory_format=ctx.memory_format,
+        )
+        return cls(cfg, ctx, dataset, G, D, sampler, num_classes)
+
+    @classmethod
+    def inference_networks(cls, cfg: Config, data_info: dict) -> dict[str, nn.Module]:
+        num_classes = len(data_info["class_names"]) if cfg.model.conditional else 0
+        g, _ = build_networks(cfg.model, tuple(data_info["sample_shape"]), num_classes, data_info["is_image"])
+        return {"G": g}
+
+    @property
+    def data_info(self) -> dict:
+        return self.dataset.info()
+
+    def describe(self) -> str:
+        ds = self.dataset
+        return f"{self.cfg.model.arch} on {ds.name} ({len(ds)} samples, shape {ds.sample_shape})"
+
+    def images_per_step(self) -> int:
+        return self.sampler.batch_size * self.world * self.cfg.train.n_critic
 
     # ------------------------------------------------------------------ inputs
 
@@ -119,8 +158,8 @@ class GANTask(Task):
         return self._mine(labels, n)
 
     def _real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x, labels = self.sampler.next()
-        return x, (labels if self.num_classes else None)
+        batch = self.sampler.next()
+        return batch["x"], (batch["label"] if self.num_classes else None)
 
     def _d_inputs(self, x: torch.Tensor, step: int) -> torch.Tensor:
         """What D is shown: instance noise added, then packs of ``model.pack`` samples stacked."""
@@ -189,7 +228,7 @@ class GANTask(Task):
     def _clip(self, step: int) -> None:
         clip_weights_(self.D, self.cfg.loss.weight_clip)
 
-    # ------------------------------------------------------------------ sampling
+    # ------------------------------------------------------------------ what a run shows
 
     def fixed_inputs(self, n: int, seed: int) -> dict[str, torch.Tensor]:
         gen = torch.Generator().manual_seed(seed)
@@ -200,11 +239,75 @@ class GANTask(Task):
             inputs["labels"] = (torch.arange(n) % self.num_classes).to(self.device)
         return inputs
 
-    def sampling_net(self, use_ema: bool = True) -> nn.Module:
-        """The generator that samples are drawn from: the EMA copy when there is one."""
-        return self.G_ema if (use_ema and self.ema) else self.G
-
     def generate(self, inputs: dict[str, torch.Tensor], use_ema: bool = True) -> torch.Tensor:
-        from gankit.infer import generate
+        """G(z, labels) of the sampling G, in eval mode with BatchNorm's standing statistics, no gradients."""
+        from gankit.sampling import generate
 
-        return generate(self.sampling_net(use_ema), inputs["z"], inputs.get("labels"))
+        return generate(self.sampling_net("G", use_ema), inputs["z"], inputs.get("labels"))
+
+    def sample_picture(self, fixed: dict[str, torch.Tensor], step: int) -> np.ndarray:
+        from gankit.viz import image_grid, scatter_picture
+
+        out = self.generate(fixed)
+        if self.dataset.is_image:
+            return image_grid(to_uint8(out), self.num_classes if "labels" in fixed else None)
+        ds = self.dataset
+        real = ds.data[: len(out)].numpy()
+        return scatter_picture(out.cpu().numpy(), ds.centers.numpy(), real, title=f"step {step}")
+
+    def end_of_run_metrics(self, seed: int) -> dict:
+        """Pixel Fréchet distance for images, mode coverage for 2-D mixtures; each with its protocol.
+
+        Samples come from G's EMA (when there is one) with noise from a generator seeded by ``seed``;
+        real images are a random subset of the training data drawn with the same seed.
+        """
+        from gankit.metrics import mode_metrics, pixel_fd
+        from gankit.sampling import draw_latents
+
+        ds, n, sc = self.dataset, self.cfg.eval.num_samples, self.cfg.sample
+        gen = torch.Generator().manual_seed(seed + 2)
+        inputs = {}
+        if self.num_classes:
+            inputs["labels"] = torch.randint(0, self.num_classes, (n,), generator=gen)
+        inputs["z"] = draw_latents(self.sampling_net(), n, gen, inputs.get("labels"),
+                                   jacobian_truncation=sc.jacobian_truncation, projections=sc.jacobian_projections)
+        fake = self.generate(inputs).cpu()
+        if not ds.is_image:
+            result = mode_metrics(fake.numpy(), ds.centers.numpy(), ds.std)
+            result["protocol"].update({"seed": seed, "jacobian_truncation": sc.jacobian_truncation})
+            return result
+        idx = torch.randperm(len(ds), generator=gen)[: min(n, len(ds))]
+        real = to_model_space(ds.data[idx])
+        result = pixel_fd(fake, real)
+        result["protocol"].update({"seed": seed, "real": f"{ds.name} (training data)", "generator": "G_ema",
+                                   "jacobian_truncation": sc.jacobian_truncation})
+        return result
+
+    def eval_data(self) -> dict:
+        """The data settings that pick real images and an extractor for feature metrics."""
+        d = self.cfg.data
+        return {"dataset": d.name, "resolution": d.resolution, "channels": d.channels, "path": d.path}
+
+    def feature_eval_sets(self, n: int, seed: int):
+        """``n`` samples of the sampling G (class-balanced, the run's sampling options), as ``gankit eval --run``
+        draws them, and up to ``n`` real images from ``eval.reference`` (default: the test split or the folder)."""
+        from gankit.data.image_sources import ImageSet, default_reference, load_images
+        from gankit.sampling import sample_generator
+
+        if not self.dataset.is_image:
+            raise GankitError("feature metrics are for images; 2-D mixtures get mode metrics at the end")
+        sc = self.cfg.sample
+        labels = torch.arange(n) % self.num_classes if self.num_classes else None
+        out = sample_generator(self.sampling_net(), n, seed, labels, None, sc.jacobian_truncation,
+                               sc.jacobian_projections)
+        where = "G_ema" if self.ema else "G"
+        fake = ImageSet(to_uint8(out).cpu(), f"{where} ({n} samples, seed {seed})", "", labels)
+        data = self.eval_data()
+        real = load_images(self.cfg.eval.reference or default_reference(data), n, seed, data["resolution"],
+                           data["channels"])
+        return fake, real
+
+    def default_extractor(self) -> str:
+        from gankit.data.image_sources import default_extractor
+
+        return default_extractor(self.cfg.data.name)

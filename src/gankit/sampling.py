@@ -1,4 +1,7 @@
-"""Using a trained generator: noise with truncation, Jacobian truncation, generation with standing statistics."""
+"""Drawing from a generator: BatchNorm standing statistics, batched generation, Jacobian-based truncation.
+
+Used by the tasks (sample grids, end-of-run metrics) and by inference on trained runs (:mod:`gankit.infer`).
+"""
 
 from __future__ import annotations
 
@@ -149,107 +152,11 @@ def draw_latents(net: nn.Module, n: int, generator: torch.Generator, labels: tor
     )
 
 
-# --------------------------------------------------------------------------- trained runs
-
-
-class LoadedGenerator:
-    """A generator restored from a checkpoint, with what is needed to use it."""
-
-    def __init__(self, net: nn.Module, data: dict, step: int, path: str, cfg=None):
-        self.net, self.data, self.step, self.path, self.cfg = net, data, step, path, cfg
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.data.get("class_names", []))
-
-    @property
-    def num_classes(self) -> int:
-        return getattr(self.net, "num_classes", 0)
-
-
-def load_generator(run: str, use_ema: bool = True, device: str = "cpu") -> LoadedGenerator:
-    """Rebuild G from a run (latest checkpoint) or a checkpoint folder; never unpickles."""
-    from gankit.config import from_dict
-    from gankit.errors import CheckpointError
-    from gankit.nets import build_networks
-    from gankit.train.checkpoint import load_network, read_checkpoint
-
-    tensors, state = read_checkpoint(run)
-    cfg = from_dict(state["config"])
-    data = state["data"]
-    num_classes = len(data["class_names"]) if cfg.model.conditional else 0
-    g, _ = build_networks(cfg.model, tuple(data["sample_shape"]), num_classes, data["is_image"])
-    name = "G_ema" if use_ema and any(k.startswith("net.G_ema.") for k in tensors) else "G"
-    if use_ema and name == "G" and cfg.train.ema > 0:
-        raise CheckpointError(f"checkpoint {state['path']} has no G_ema although its config enables EMA")
-    load_network(g, name, tensors, state["path"])
-    return LoadedGenerator(g.to(device).eval(), data, int(state["step"]), state["path"], cfg)
-
-
-def _class_index(loaded: LoadedGenerator, class_: str | None) -> int | None:
-    from gankit.errors import GankitError
-
-    if class_ is None:
-        return None
-    if not loaded.num_classes:
-        raise GankitError("--class needs a conditional model; this run was trained without labels")
-    names = loaded.class_names
-    if class_ in names:
-        return names.index(class_)
-    if class_.lstrip("-").isdigit() and 0 <= int(class_) < loaded.num_classes:
-        return int(class_)
-    raise GankitError(f"--class {class_!r}: expected 0..{loaded.num_classes - 1} or one of {names}")
-
-
-def sample_outputs(loaded: LoadedGenerator, n: int, seed: int = 0, truncation: float | None = None,
-                   class_: str | None = None, jacobian_truncation: float | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``n`` outputs of G (float, [-1, 1] for images) and the labels asked for (None if unconditional).
-
-    Labels cycle through the classes (balanced) unless ``class_`` picks one. ``jacobian_truncation``
-    None takes the run's ``sample.jacobian_truncation``. The noise comes from a generator seeded with ``seed``.
-    """
-    sample_cfg = loaded.cfg.sample if loaded.cfg is not None else None
-    if jacobian_truncation is None:
-        jacobian_truncation = sample_cfg.jacobian_truncation if sample_cfg else 0.0
-    labels = None
-    idx = _class_index(loaded, class_)
-    if loaded.num_classes:
-        labels = torch.full((n,), idx) if idx is not None else torch.arange(n) % loaded.num_classes
+def sample_generator(net: nn.Module, n: int, seed: int = 0, labels: torch.Tensor | None = None,
+                     truncation: float | None = None, jacobian_truncation: float = 0.0,
+                     projections: int = 8) -> torch.Tensor:
+    """``n`` outputs of a z -> sample generator (float; [-1, 1] for images), noise from a generator seeded with
+    ``seed``; ``labels`` (for a conditional G) stay with their rows. See :func:`draw_latents` for the knobs."""
     gen = torch.Generator().manual_seed(seed)
-    z = draw_latents(loaded.net, n, gen, labels, truncation, jacobian_truncation,
-                     sample_cfg.jacobian_projections if sample_cfg else 8)
-    return generate(loaded.net, z, labels), labels
-
-
-def sample_to_file(loaded: LoadedGenerator, out: str, n: int = 64, seed: int = 0, truncation: float | None = None,
-                   class_: str | None = None, fmt: str = "png", jacobian_truncation: float | None = None):
-    """Draw ``n`` samples with :func:`sample_outputs` and write a PNG grid or an .npy array.
-
-    Images: npy is uint8 (N, H, W, C); points: npy is float32 (N, 2) and the PNG a scatter plot.
-    """
-    from pathlib import Path
-
-    import numpy as np
-
-    from gankit.data import to_uint8
-    from gankit.viz import save_image_grid, save_scatter
-
-    out_t, labels = sample_outputs(loaded, n, seed, truncation, class_, jacobian_truncation)
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if loaded.data["is_image"]:
-        images = to_uint8(out_t)
-        if fmt == "npy":
-            np.save(path, images.permute(0, 2, 3, 1).numpy())
-        else:
-            nrow = loaded.num_classes if (labels is not None and class_ is None) else None
-            save_image_grid(images, path, nrow=nrow)
-    else:
-        pts = out_t.numpy().astype(np.float32)
-        if fmt == "npy":
-            np.save(path, pts)
-        else:
-            centers = np.asarray(loaded.data["centers"]) if "centers" in loaded.data else None
-            save_scatter(pts, path, centers, title=f"{n} samples, step {loaded.step}")
-    return path
+    z = draw_latents(net, n, gen, labels, truncation, jacobian_truncation, projections)
+    return generate(net, z, labels)

@@ -1,0 +1,121 @@
+"""The config sections every family shares: data, optimizers, the loop, evaluation, sampling.
+
+Each key is documented where it is defined; the families' own ``model`` and ``loss`` sections are in
+:mod:`gankit.config.families`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# what each kind of data holds: single images (with labels where there are classes), 2-D points, or
+# two image domains A and B (aligned pairs, or two unmatched sets)
+IMAGE_DATASETS = ("mnist", "fashion-mnist", "digits", "folder")
+TOY_DATASETS = ("ring", "grid")
+PAIRED_DATASETS = ("emoji-pairs", "paired-folder")
+UNPAIRED_DATASETS = ("unpaired-folder",)
+FOLDER_DATASETS = ("folder", "paired-folder", "unpaired-folder")
+DATASET_NAMES = IMAGE_DATASETS + TOY_DATASETS + PAIRED_DATASETS + UNPAIRED_DATASETS
+
+
+@dataclass
+class DataConfig:
+    """What to train on and how it is decoded and augmented."""
+
+    # mnist | fashion-mnist | digits | folder | ring | grid (one image or point per sample);
+    # emoji-pairs | paired-folder (aligned A/B pairs) | unpaired-folder (two unmatched sets A and B)
+    name: str = "mnist"
+    path: str | None = None  # the folder for folder, paired-folder and unpaired-folder
+    split: str = "train"
+    resolution: int = 32  # images are resized to resolution x resolution
+    channels: int = 1  # 1 (grayscale) or 3 (RGB)
+    background: list[int] = field(default_factory=lambda: [255, 255, 255])  # RGBA composited on this
+    hflip: bool = False  # random horizontal flip, on batches, on the device (both images of a pair alike)
+    crop_padding: int = 0  # random crop after reflect-padding by this many pixels (0 = off; pairs alike)
+    # translation data: which domain is the input (a2b: A -> B, b2a: B -> A)
+    direction: str = "a2b"
+    # train a paired source as unpaired data: A images from one half of the training pairs, B images from the
+    # other half (split by base emoji for emoji-pairs), so no pair is ever seen whole
+    unpaired_halves: bool = False
+    # toy 2-D mixtures
+    num_samples: int = 100_000  # points drawn once, with the run's seed
+    num_modes: int = 8  # ring only: Gaussians on the circle
+    radius: float = 1.0  # ring only
+    grid_size: int = 5  # grid only: grid_size^2 Gaussians
+    grid_spacing: float = 2.0  # grid only: distance between neighbouring centres
+    std: float = 0.01  # std of every Gaussian
+
+
+@dataclass
+class OptimConfig:
+    """One optimizer."""
+
+    name: str = "adam"  # adam | rmsprop
+    lr: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # adam only
+    weight_decay: float = 0.0
+    fused: bool = True  # adam: one fused kernel for the whole update where PyTorch has it (CPU, CUDA)
+
+
+@dataclass
+class TrainConfig:
+    """The loop: budget, batch, schedule of phases, logging and checkpoints."""
+
+    steps: int = 3000  # training steps (each runs every phase that is due)
+    batch_size: int = 64
+    n_critic: int = 1  # gan: D steps (each on a new batch) per G step
+    # gan: G's step scores the fake batch of the step's last D step again (one G forward per step, as the
+    # textbook DCGAN loop does) instead of drawing fresh noise; same distribution, fewer FLOPs. (The translation
+    # families always work this way.)
+    reuse_fake: bool = False
+    g_optim: OptimConfig = field(default_factory=OptimConfig)  # the generator(s)
+    d_optim: OptimConfig = field(default_factory=OptimConfig)  # the discriminator(s)
+    lr_decay: str = "none"  # none | linear | cosine: learning rates fall to 0 at the last step
+    lr_decay_start: float = 0.0  # fraction of the run after which the decay begins
+    ema: float = 0.999  # decay of the EMA copy of each generator used for samples (0 = no EMA)
+    ema_start: int = 0  # copy G into the EMA until this step, then average
+    seed: int = 0
+    device: str = "auto"  # auto (cuda > mps > cpu) | cpu | cuda | cuda:N | mps
+    deterministic: bool = False  # torch.use_deterministic_algorithms; bit-exact resume on CPU
+    threads: int = 0  # torch intra-op threads (0 = leave PyTorch's default)
+    log_every: int = 50  # steps between stats.jsonl lines (and the only host syncs)
+    sample_every: int = 500  # steps between fixed-input sample grids
+    ckpt_every: int = 1000  # steps between checkpoints (the last step always gets one)
+    keep_ckpts: int = 2  # keep only the newest k checkpoints
+    grid_size: int = 64  # samples in the fixed-input grid
+    tensorboard: bool = True
+    # time budgets, counted from the start of this invocation (a resumed run gets a fresh one): training stops
+    # cleanly (checkpoint, samples, metrics) at the first step past it, whatever train.steps says; 0 = off
+    max_seconds: float = 0.0  # wall-clock seconds
+    max_cpu_seconds: float = 0.0  # CPU seconds of this process (user + system, all threads)
+    # with a time budget: measure the speed over the run's first steps and fit its length to the steps that the
+    # budget allows (at most train.steps), so that the lr decay ends, and the last step's samples, checkpoint and
+    # evaluation happen, when the budget does; the fitted length is saved and kept on resume
+    fit_to_budget: bool = False
+    # speed (docs/performance.md): autocast precision of the training step, memory layout, compilation
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (CUDA only) | auto (bf16 where the hardware runs it fast)
+    channels_last: bool = True  # image networks and batches in NHWC layout (faster convolutions)
+    compile: bool = False  # torch.compile the trained networks (dynamic=False); the first steps include compiling
+
+
+@dataclass
+class EvalConfig:
+    """Quality numbers: at the end of training (metrics.json) and, with ``every``, during it (metrics.jsonl)."""
+
+    num_samples: int = 2000  # gan: generated (and real) samples used by the end-of-run metrics
+    every: int = 0  # feature metrics (as `gankit eval`) every this many steps and at the last; 0 = off
+    metrics: str = "fid,kid"  # comma-separated: fid, kid, is, pr, dc, class
+    extractor: str = ""  # "" = the dataset's classifier for MNIST / Fashion-MNIST, else inception
+    # real images: "" = the test split of a built-in (translation: its test targets), or the training folder
+    reference: str = ""
+    n: int = 5000  # generated samples per evaluation, and at most this many real ones
+
+
+@dataclass
+class SampleConfig:
+    """How samples are drawn from a trained unconditional/conditional G (gan family): end-of-run metrics,
+    ``gankit sample``, ``gankit bench``. The fixed-noise grids written during training ignore this section.
+    """
+
+    jacobian_truncation: float = 0.0  # reject this fraction of draws with the largest ||dG/dz|| (JBT); 0 = off
+    jacobian_projections: int = 8  # directions for the ||dG/dz|| estimate (exact when z_dim <= this)

@@ -1,0 +1,226 @@
+"""Impossible values and incompatible combinations, one :class:`~gankit.errors.ConfigError` line each.
+
+:func:`validate` checks the shared sections, then the family's own (``_gan``, ``_translation``); each check
+names the key to change and, where it helps, the value that would work.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gankit.config.families import EXTRACTOR_NAMES, FAMILIES, LOSS_NAMES, METRIC_NAMES
+from gankit.config.sections import DATASET_NAMES, FOLDER_DATASETS, PAIRED_DATASETS, TOY_DATASETS
+from gankit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gankit.config import Config
+
+
+def _choice(key: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(options)}")
+
+
+def _positive(key: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        word = "zero or more" if allow_zero else "greater than zero"
+        raise ConfigError(f"{key}: must be {word}, got {value}")
+
+
+def validate(cfg: Config) -> None:
+    """Reject impossible values and incompatible combinations, one line each."""
+    _data(cfg)
+    {"gan": _gan, "pix2pix": _translation, "cyclegan": _translation}[cfg.task](cfg)
+    _train(cfg)
+    _eval(cfg)
+
+
+def _data(cfg: Config) -> None:
+    d = cfg.data
+    family = FAMILIES[cfg.task]
+    _choice("data.name", d.name, DATASET_NAMES)
+    if d.name not in family.data:
+        raise ConfigError(f"data.name={d.name} is not data for task {cfg.task}: it trains on {', '.join(family.data)}")
+    if d.name in FOLDER_DATASETS and not d.path:
+        raise ConfigError(f"data.name={d.name} needs a path: pass --data PATH (or set data.path)")
+    if d.path and d.name not in FOLDER_DATASETS:
+        raise ConfigError(f"data.path is set but data.name is {d.name!r}: use data.name=folder with a path")
+    if d.channels not in (1, 3):
+        raise ConfigError(f"data.channels: must be 1 or 3, got {d.channels}")
+    if len(d.background) != 3 or any(not 0 <= v <= 255 for v in d.background):
+        raise ConfigError(f"data.background: must be three values 0..255, got {d.background}")
+    _positive("data.resolution", d.resolution)
+    _positive("data.crop_padding", d.crop_padding, allow_zero=True)
+    if d.crop_padding >= d.resolution:
+        raise ConfigError(f"data.crop_padding={d.crop_padding} must be smaller than data.resolution={d.resolution}")
+    _choice("data.direction", d.direction, ("a2b", "b2a"))
+    if d.unpaired_halves and d.name not in PAIRED_DATASETS:
+        raise ConfigError(f"data.unpaired_halves splits paired data ({', '.join(PAIRED_DATASETS)}), not {d.name}")
+    if d.unpaired_halves and cfg.task == "pix2pix":
+        raise ConfigError("data.unpaired_halves=true takes the pairs apart, and pix2pix needs them: use task cyclegan")
+    _positive("data.num_samples", d.num_samples)
+    _positive("data.std", d.std)
+    _positive("data.radius", d.radius)
+    _positive("data.num_modes", d.num_modes)
+    _positive("data.grid_size", d.grid_size)
+    _positive("data.grid_spacing", d.grid_spacing)
+
+
+def _gan(cfg: Config) -> None:
+    d, m, lo, t = cfg.data, cfg.model, cfg.loss, cfg.train
+    toy = d.name in TOY_DATASETS
+    _choice("model.arch", m.arch, ("mlp", "dcgan"))
+    _choice("model.g_norm", m.g_norm, ("batch", "none"))
+    _choice("model.d_norm", m.d_norm, ("batch", "layer", "none"))
+    _choice("model.cond_d", m.cond_d, ("concat", "projection"))
+    _positive("model.z_dim", m.z_dim)
+    _positive("model.z_categories", m.z_categories, allow_zero=True)
+    _positive("model.width", m.width)
+    _positive("model.max_channels", m.max_channels)
+    _positive("model.embed_dim", m.embed_dim, allow_zero=True)
+    for key, sizes in (("model.g_hidden", m.g_hidden), ("model.d_hidden", m.d_hidden)):
+        if not sizes or any(s <= 0 for s in sizes):
+            raise ConfigError(f"{key}: must be a non-empty list of positive sizes, got {sizes}")
+    if m.arch == "dcgan":
+        if toy:
+            raise ConfigError("model.arch=dcgan needs image data; toy 2-D data uses model.arch=mlp")
+        r = d.resolution
+        if r < 8 or r & (r - 1):
+            raise ConfigError(f"data.resolution: dcgan needs a power of two >= 8, got {r}")
+    if m.conditional and toy:
+        raise ConfigError("model.conditional=true needs labels; toy 2-D data has none")
+    _positive("model.pack", m.pack)
+    if m.pack > 1 and m.conditional:
+        raise ConfigError("model.pack>1 (PacGAN) with model.conditional=true is not supported: use one of them")
+    if t.batch_size % m.pack:
+        raise ConfigError(f"train.batch_size={t.batch_size} must be a multiple of model.pack={m.pack}")
+
+    _adversarial_loss(lo.name)
+    if not 0 <= lo.label_smoothing < 1:
+        raise ConfigError(f"loss.label_smoothing: must be in [0, 1), got {lo.label_smoothing}")
+    if lo.label_smoothing > 0 and lo.name in ("wasserstein", "hinge"):
+        raise ConfigError(f"loss.label_smoothing applies to minimax, nonsaturating and lsgan, not {lo.name}")
+    for key in ("gp_weight", "r1_gamma", "weight_clip", "instance_noise"):
+        _positive(f"loss.{key}", getattr(lo, key), allow_zero=True)
+    _positive("loss.r1_every", lo.r1_every)
+    _positive("loss.instance_noise_steps", lo.instance_noise_steps, allow_zero=True)
+    if not 0 < lo.topk <= 1:
+        raise ConfigError(f"loss.topk: must be in (0, 1] (1 turns top-k training off), got {lo.topk}")
+    _positive("loss.topk_steps", lo.topk_steps, allow_zero=True)
+    if lo.weight_clip > 0 and lo.gp_weight > 0:
+        raise ConfigError("loss.weight_clip and loss.gp_weight both bound D's Lipschitz constant: pick one")
+    if lo.weight_clip > 0 and lo.name != "wasserstein":
+        raise ConfigError(
+            f"loss.weight_clip is the WGAN critic constraint; it needs loss.name=wasserstein, not {lo.name}"
+        )
+    if lo.gp_weight > 0 and m.d_norm == "batch":
+        raise ConfigError(
+            "loss.gp_weight>0 with model.d_norm=batch: batch norm mixes samples, so the per-sample "
+            "gradient penalty is wrong (Gulrajani et al. 2017); set model.d_norm=layer or none"
+        )
+    if lo.r1_gamma > 0 and m.d_norm == "batch":
+        raise ConfigError("loss.r1_gamma>0 with model.d_norm=batch: set model.d_norm=layer or none")
+    penalty = lo.gp_weight > 0 or lo.r1_gamma > 0
+    if t.compile and penalty:
+        raise ConfigError("train.compile=true with a gradient penalty (loss.gp_weight / loss.r1_gamma): "
+                          "torch.compile cannot differentiate twice; turn one of them off")
+    if t.precision == "fp16" and penalty:
+        raise ConfigError("train.precision=fp16 with a gradient penalty (loss.gp_weight / loss.r1_gamma) is not "
+                          "supported (the penalty's inner gradient would underflow): use train.precision=bf16")
+    if not 0 <= cfg.sample.jacobian_truncation < 1:
+        raise ConfigError(
+            f"sample.jacobian_truncation: the fraction of draws to reject must be in [0, 1) (0 = off), "
+            f"got {cfg.sample.jacobian_truncation}"
+        )
+    _positive("sample.jacobian_projections", cfg.sample.jacobian_projections)
+
+
+def _adversarial_loss(name: str) -> None:
+    _choice("loss.name", name, LOSS_NAMES)
+
+
+def _translation(cfg: Config) -> None:
+    """pix2pix and cyclegan: image pairs or two image sets, a U-Net or ResNet generator, PatchGAN discriminators."""
+    d, m, lo, t = cfg.data, cfg.model, cfg.loss, cfg.train
+    _choice("model.generator", m.generator, ("unet", "resnet"))
+    _choice("model.norm", m.norm, ("instance", "batch", "none"))
+    for key in ("width", "d_width", "max_channels"):
+        _positive(f"model.{key}", getattr(m, key))
+    _positive("model.depth", m.depth, allow_zero=True)
+    _positive("model.resnet_blocks", m.resnet_blocks, allow_zero=True)
+    _positive("model.d_layers", m.d_layers, allow_zero=True)
+    if not 0 <= m.dropout < 1:
+        raise ConfigError(f"model.dropout: must be in [0, 1), got {m.dropout}")
+    r = d.resolution
+    if m.generator == "unet":
+        depth = m.depth or (r.bit_length() - 1)
+        if r % (2**depth) or depth < 1:
+            raise ConfigError(f"data.resolution={r}: a unet of depth {depth} needs a multiple of {2 ** depth}; "
+                              f"set data.resolution to a power of two or lower model.depth")
+    elif r % 4:
+        raise ConfigError(f"data.resolution={r}: the resnet generator halves the size twice, so it needs a multiple "
+                          f"of 4")
+    d_layers = m.d_layers or 1
+    if r < 2 ** (d_layers + 2):
+        raise ConfigError(f"model.d_layers={d_layers}: a {r}x{r} image is too small for that PatchGAN; lower it")
+    if cfg.task == "cyclegan" and m.d_conditional:
+        raise ConfigError("model.d_conditional=true needs input/output pairs; cyclegan's data is unpaired")
+    _adversarial_loss(lo.name)
+    _positive("loss.gan_weight", lo.gan_weight, allow_zero=True)
+    if cfg.task == "pix2pix":
+        _positive("loss.l1_weight", lo.l1_weight, allow_zero=True)
+    else:
+        _positive("loss.cycle_weight", lo.cycle_weight, allow_zero=True)
+        _positive("loss.identity_weight", lo.identity_weight, allow_zero=True)
+        _positive("loss.pool_size", lo.pool_size, allow_zero=True)
+    if t.n_critic != 1:
+        raise ConfigError(f"train.n_critic={t.n_critic}: {cfg.task} takes one D step per G step; set it to 1")
+    if t.reuse_fake:
+        raise ConfigError(f"train.reuse_fake is a gan option; {cfg.task} always reuses G's output for D")
+
+
+def _train(cfg: Config) -> None:
+    t = cfg.train
+    _positive("train.steps", t.steps)
+    _positive("train.batch_size", t.batch_size)
+    _positive("train.n_critic", t.n_critic)
+    for key, opt in (("train.g_optim", t.g_optim), ("train.d_optim", t.d_optim)):
+        _choice(f"{key}.name", opt.name, ("adam", "rmsprop"))
+        _positive(f"{key}.lr", opt.lr)
+        _positive(f"{key}.weight_decay", opt.weight_decay, allow_zero=True)
+        if len(opt.betas) != 2 or any(not 0 <= b < 1 for b in opt.betas):
+            raise ConfigError(f"{key}.betas: must be two numbers in [0, 1), got {opt.betas}")
+    _choice("train.lr_decay", t.lr_decay, ("none", "linear", "cosine"))
+    if not 0 <= t.lr_decay_start < 1:
+        raise ConfigError(f"train.lr_decay_start: must be in [0, 1), got {t.lr_decay_start}")
+    if not 0 <= t.ema < 1:
+        raise ConfigError(f"train.ema: must be in [0, 1) (0 turns EMA off), got {t.ema}")
+    _positive("train.ema_start", t.ema_start, allow_zero=True)
+    for key in ("log_every", "sample_every", "ckpt_every", "keep_ckpts", "grid_size"):
+        _positive(f"train.{key}", getattr(t, key))
+    _positive("train.threads", t.threads, allow_zero=True)
+    _positive("train.max_seconds", t.max_seconds, allow_zero=True)
+    _positive("train.max_cpu_seconds", t.max_cpu_seconds, allow_zero=True)
+    if t.fit_to_budget and not (t.max_seconds or t.max_cpu_seconds):
+        raise ConfigError("train.fit_to_budget=true needs a time budget: set train.max_seconds or "
+                          "train.max_cpu_seconds")
+    _choice("train.precision", t.precision, ("fp32", "bf16", "fp16", "auto"))
+    dev = t.device
+    if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise ConfigError(f"train.device: {dev!r} is not one of auto, cpu, cuda, cuda:N, mps")
+
+
+def _eval(cfg: Config) -> None:
+    e = cfg.eval
+    _positive("eval.num_samples", e.num_samples)
+    _positive("eval.every", e.every, allow_zero=True)
+    _positive("eval.n", e.n)
+    if e.every:
+        bad = [m for m in e.metrics.split(",") if m.strip() not in METRIC_NAMES]
+        if bad or not e.metrics.strip():
+            raise ConfigError(f"eval.metrics: {e.metrics!r} is not a comma-separated list of "
+                              f"{', '.join(METRIC_NAMES)}")
+        if e.extractor:
+            _choice("eval.extractor", e.extractor, EXTRACTOR_NAMES)
+        if cfg.data.name in TOY_DATASETS:
+            raise ConfigError("eval.every: feature metrics are for images; 2-D mixtures get mode metrics at the end")
