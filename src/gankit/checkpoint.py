@@ -210,6 +210,26 @@ def load_network(net: nn.Module, name: str, tensors: dict[str, torch.Tensor], so
     net.load_state_dict(sd)
 
 
+def initialize_from(networks: dict[str, nn.Module], run: str | Path) -> list[str]:
+    """Load another run's weights into ``networks`` (``train.init_from``): each network from the network of the
+    same name there, a base network (``G``) from that run's EMA copy (``G_ema``) when it has one, an EMA copy
+    from the same source as its base. Networks the other run lacks keep their initial weights (a discriminator
+    added for adversarial fine-tuning). Returns "name <- source" lines; a one-line error when nothing fits."""
+    tensors, state = read_checkpoint(run)
+    loaded = []
+    for name, net in networks.items():
+        base = name[: -len("_ema")] if name.endswith("_ema") else name
+        for source in (f"{base}_ema", base):
+            if any(k.startswith(f"net.{source}.") for k in tensors):
+                load_network(net, source, tensors, state["path"])
+                loaded.append(f"{name} <- {source}")
+                break
+    if not loaded:
+        raise CheckpointError(f"checkpoint {state['path']} has none of the networks {', '.join(networks)}: "
+                              "train.init_from needs a run of the same family")
+    return loaded
+
+
 def _match_layouts(opt: torch.optim.Optimizer) -> None:
     """Give per-parameter optimizer states their parameter's memory layout (checkpoints store them
     contiguous; channels_last parameters want channels_last moments, and fused kernels insist)."""

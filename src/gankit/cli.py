@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, help="total generator steps (with --resume: continue up to this)")
     t.add_argument("--seed", type=int, help="random seed")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its latest checkpoint")
+    t.add_argument("--init-from", metavar="RUN", help="start the networks from this run's latest checkpoint "
+                   "(e.g. adversarial SR fine-tuning from a PSNR-oriented run; sets train.init_from)")
     t.add_argument("--force", action="store_true", help="replace an existing run folder given by --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--nproc", type=int, help="train with N processes on this machine (runs torchrun "
@@ -58,6 +60,16 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--overlap", type=int, help="tile mode: overlap of neighbouring tiles in pixels "
                     "(default a quarter of the training size)")
     tr.add_argument("--no-ema", action="store_true", help="use the trained generator instead of its EMA")
+
+    up = sub.add_parser("upscale", help="upscale image files with a trained super-resolution (sr) run")
+    up.add_argument("--run", required=True, help="run folder (or checkpoint folder)")
+    up.add_argument("--input", required=True, help="an image file or a folder of them (searched recursively)")
+    up.add_argument("--out", required=True, help="output folder (PNG files named after the inputs)")
+    up.add_argument("--scale", type=int, help="must match the run's model.scale (checked)")
+    up.add_argument("--tile", type=int, default=96, help="tile side in input pixels (default 96)")
+    up.add_argument("--overlap", type=int, default=16, help="overlap of neighbouring tiles in input pixels "
+                    "(default 16)")
+    up.add_argument("--no-ema", action="store_true", help="use the trained generator instead of its EMA")
 
     sub.add_parser("presets", help="list the shipped presets")
 
@@ -116,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
     f = sub.add_parser("fetch", help="download and verify a built-in dataset (or the FID Inception) into the cache")
-    f.add_argument("name", choices=("mnist", "fashion-mnist", "digits", "emoji-pairs", "inception"))
+    f.add_argument("name", choices=("mnist", "fashion-mnist", "digits", "emoji-pairs", "fluent-emoji-3d", "inception"))
 
     from gankit.metrics.classifier import add_arguments
 
@@ -159,6 +171,10 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         from gankit.data.emoji import fetch_emoji
 
         path = fetch_emoji()
+    elif args.name == "fluent-emoji-3d":
+        from gankit.data.fluent import fetch_fluent
+
+        path = fetch_fluent()
     elif args.name == "inception":
         from gankit.metrics.features import fetch_inception
 
@@ -221,7 +237,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     launching = args.nproc is not None and D.env_world()[1] == 1
     if args.resume:
-        given = [f"--{k}" for k in ("preset", "config", "data", "out", "seed") if getattr(args, k)]
+        given = [f"--{k.replace('_', '-')}" for k in ("preset", "config", "data", "out", "seed", "init_from")
+                 if getattr(args, k)]
         if args.overrides:
             given.append("--set")
         if given:
@@ -248,8 +265,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
             extra.setdefault("train", {})["steps"] = args.steps
         if args.seed is not None:
             extra.setdefault("train", {})["seed"] = args.seed
+        if args.init_from:
+            extra.setdefault("train", {})["init_from"] = args.init_from
         cfg = C.resolve(preset, args.config, args.overrides, extra)
         out = args.out or f"runs/{preset or cfg.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if cfg.train.init_from:  # a bad --init-from fails here, before a run folder is made
+            from gankit.checkpoint import read_checkpoint
+
+            read_checkpoint(cfg.train.init_from)
     if launching:  # check what would fail in every process before starting them
         if args.nproc < 1:
             raise GankitError(f"--nproc must be at least 1, got {args.nproc}")
@@ -350,6 +373,16 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from gankit.infer import load_model
+    from gankit.infer.upscale import upscale_path
+
+    loaded = load_model(args.run, use_ema=not args.no_ema)
+    written = upscale_path(loaded, args.input, args.out, args.scale, args.tile, args.overlap)
+    print(f"[gankit] wrote {len(written)} upscaled image{'s' if len(written) != 1 else ''} to {args.out}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "speed":
         from gankit import config as C
@@ -446,6 +479,7 @@ COMMANDS = {
     "train": _cmd_train,
     "sample": _cmd_sample,
     "translate": _cmd_translate,
+    "upscale": _cmd_upscale,
     "presets": _cmd_presets,
     "fetch": _cmd_fetch,
     "train-classifier": _cmd_train_classifier,

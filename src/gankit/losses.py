@@ -123,6 +123,27 @@ _CLASSES: dict[str, Callable[[str, float], AdversarialLoss]] = {
 }
 
 
+def relativistic_average_losses(real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, Tensor]:
+    """(D's loss, G's loss) of the relativistic average GAN (Jolicoeur-Martineau 2019), as ESRGAN uses it
+    (Wang et al. 2018, eqs. 1-2).
+
+    With C the discriminator's raw output and D_Ra(a, b) = sigmoid(C(a) - E[C(b)]):
+
+        L_D = -E_real[log D_Ra(x_r, x_f)] - E_fake[log(1 - D_Ra(x_f, x_r))]
+        L_G = -E_real[log(1 - D_Ra(x_r, x_f))] - E_fake[log D_Ra(x_f, x_r)]
+
+    each returned as the *mean* of its two terms (half the sum above), as the ESRGAN authors' code computes it,
+    so that their weight for G's term (5e-3) means the same here. Both players see real and fake logits: G's
+    loss needs D's output on the real batch too.
+    """
+    real, fake = real_logits.float(), fake_logits.float()
+    rel_real = real - fake.mean()  # how much more real than the average fake each real image looks
+    rel_fake = fake - real.mean()
+    d_loss = (F.softplus(-rel_real).mean() + F.softplus(rel_fake).mean()) / 2
+    g_loss = (F.softplus(rel_real).mean() + F.softplus(-rel_fake).mean()) / 2
+    return d_loss, g_loss
+
+
 def _mean_abs(a: Tensor, b: Tensor) -> Tensor:
     return (a.float() - b.float()).abs().mean()
 

@@ -62,7 +62,7 @@ class Config:
     """A whole run: the family (``task``), its own ``model`` and ``loss`` sections, and the shared ones."""
 
     description: str = ""
-    task: str = "gan"  # gan | pix2pix | cyclegan: decides what model and loss hold
+    task: str = "gan"  # gan | pix2pix | cyclegan | sr: decides what model and loss hold
     data: DataConfig = field(default_factory=DataConfig)
     model: Any = field(default_factory=ModelConfig)
     loss: Any = field(default_factory=LossConfig)

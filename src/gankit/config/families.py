@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 LOSS_NAMES: tuple[str, ...] = ("minimax", "nonsaturating", "lsgan", "wasserstein", "hinge")
 METRIC_NAMES: tuple[str, ...] = ("fid", "kid", "is", "pr", "dc", "class")
 EXTRACTOR_NAMES: tuple[str, ...] = ("inception", "mnist-classifier", "fashion-mnist-classifier")
+PERCEPTUAL_LAYERS: tuple[str, ...] = ("conv2d_2b", "conv2d_4a")  # gankit.nets.perceptual cut points
 
 
 # --------------------------------------------------------------------------- gan: z -> sample
@@ -108,6 +109,37 @@ class CycleGANLossConfig:
     pool_size: int = 50  # D sees generated images drawn from a history of this many (0 = the newest only)
 
 
+# --------------------------------------------------------------------------- super-resolution
+
+
+@dataclass
+class SRModelConfig:
+    """A super-resolution generator and its discriminator (task sr; Ledig et al. 2017, Wang et al. 2018)."""
+
+    generator: str = "rrdb"  # srresnet (SRGAN's generator) | rrdb (ESRGAN's residual-in-residual dense blocks)
+    scale: int = 4  # upscaling factor: 2, 4 or 8
+    width: int = 64  # feature channels of G's trunk
+    blocks: int = 16  # residual blocks (srresnet) or RRDBs (rrdb; 23 in ESRGAN)
+    growth: int = 32  # rrdb: channels each dense layer adds
+    norm: str = "none"  # srresnet: batch (as in SRGAN) | none (as EDSR/ESRGAN, which find batch norm harmful)
+    d_width: int = 64  # D's first-layer channels (VGG-style discriminator)
+    d_stages: int = 4  # D's stride-2 stages (each halves the image)
+    d_norm: str = "batch"  # batch | none
+    d_spectral_norm: bool = False
+
+
+@dataclass
+class SRLossConfig:
+    """Pixel, perceptual and adversarial terms of G's loss (ESRGAN, Wang et al. 2018, eq. 3). With gan_weight 0
+    there is no discriminator: the PSNR-oriented stage."""
+
+    name: str = "ragan"  # the adversarial loss: ragan (relativistic average, ESRGAN) or one of LOSS_NAMES
+    pixel_weight: float = 1.0  # weight of mean |y - G(x)| (ESRGAN: 1e-2 in its GAN stage)
+    perceptual_weight: float = 0.0  # weight of the Inception-feature L1 (ESRGAN's VGG term: 1)
+    perceptual_layer: str = "conv2d_4a"  # the cut point of gankit.nets.perceptual (FID Inception-v3 layers)
+    gan_weight: float = 0.0  # weight of G's adversarial term (ESRGAN: 5e-3); 0 = no D (PSNR-oriented training)
+
+
 @dataclass(frozen=True)
 class Family:
     """What the config knows of a family: its two sections and the data kinds it trains on."""
@@ -125,4 +157,6 @@ FAMILIES: dict[str, Family] = {
                       "paired image-to-image translation (Isola et al. 2017)"),
     "cyclegan": Family(CycleGANModelConfig, CycleGANLossConfig, ("emoji-pairs", "paired-folder", "unpaired-folder"),
                        "unpaired image-to-image translation (Zhu et al. 2017)"),
+    "sr": Family(SRModelConfig, SRLossConfig, ("fluent-emoji-3d", "folder"),
+                 "single-image super-resolution: SRResNet/SRGAN (Ledig et al. 2017), RRDB/ESRGAN (Wang et al. 2018)"),
 }

@@ -14,8 +14,10 @@ IMAGE_DATASETS = ("mnist", "fashion-mnist", "digits", "folder")
 TOY_DATASETS = ("ring", "grid")
 PAIRED_DATASETS = ("emoji-pairs", "paired-folder")
 UNPAIRED_DATASETS = ("unpaired-folder",)
+SR_DATASETS = ("fluent-emoji-3d",)  # high-resolution images for super-resolution (and any folder)
 FOLDER_DATASETS = ("folder", "paired-folder", "unpaired-folder")
-DATASET_NAMES = IMAGE_DATASETS + TOY_DATASETS + PAIRED_DATASETS + UNPAIRED_DATASETS
+DATASET_NAMES = IMAGE_DATASETS + TOY_DATASETS + PAIRED_DATASETS + UNPAIRED_DATASETS + SR_DATASETS
+DEGRADATIONS = ("bicubic",)
 
 
 @dataclass
@@ -23,7 +25,8 @@ class DataConfig:
     """What to train on and how it is decoded and augmented."""
 
     # mnist | fashion-mnist | digits | folder | ring | grid (one image or point per sample);
-    # emoji-pairs | paired-folder (aligned A/B pairs) | unpaired-folder (two unmatched sets A and B)
+    # emoji-pairs | paired-folder (aligned A/B pairs) | unpaired-folder (two unmatched sets A and B);
+    # fluent-emoji-3d (256 px pictures for super-resolution)
     name: str = "mnist"
     path: str | None = None  # the folder for folder, paired-folder and unpaired-folder
     split: str = "train"
@@ -37,6 +40,15 @@ class DataConfig:
     # train a paired source as unpaired data: A images from one half of the training pairs, B images from the
     # other half (split by base emoji for emoji-pairs), so no pair is ever seen whole
     unpaired_halves: bool = False
+    # super-resolution (task sr): the high-resolution images are cut into random patches of this side (0 = the
+    # whole image) and the low-resolution inputs made from them on the device: optional Gaussian blur (sigma in
+    # HR pixels), antialiased bicubic downsampling by model.scale, optional Gaussian noise (std in 0..255
+    # levels), rounding to 8-bit levels (docs/super-resolution.md)
+    patch: int = 0
+    degradation: str = "bicubic"
+    blur: float = 0.0
+    noise: float = 0.0
+    rot90: bool = False  # random 90-degree rotations of the patches (with hflip: all 8 orientations)
     # toy 2-D mixtures
     num_samples: int = 100_000  # points drawn once, with the run's seed
     num_modes: int = 8  # ring only: Gaussians on the circle
@@ -96,6 +108,9 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 | bf16 | fp16 (CUDA only) | auto (bf16 where the hardware runs it fast)
     channels_last: bool = True  # image networks and batches in NHWC layout (faster convolutions)
     compile: bool = False  # torch.compile the trained networks (dynamic=False); the first steps include compiling
+    # start the networks from another run's latest checkpoint (each network from the same name there, a base
+    # network from that run's EMA copy when it has one); the optimizers, counters and data positions start fresh
+    init_from: str = ""
 
 
 @dataclass

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gankit.config.families import EXTRACTOR_NAMES, FAMILIES, LOSS_NAMES, METRIC_NAMES
-from gankit.config.sections import DATASET_NAMES, FOLDER_DATASETS, PAIRED_DATASETS, TOY_DATASETS
+from gankit.config.families import EXTRACTOR_NAMES, FAMILIES, LOSS_NAMES, METRIC_NAMES, PERCEPTUAL_LAYERS
+from gankit.config.sections import (
+    DATASET_NAMES,
+    DEGRADATIONS,
+    FOLDER_DATASETS,
+    PAIRED_DATASETS,
+    SR_DATASETS,
+    TOY_DATASETS,
+)
 from gankit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -30,7 +37,7 @@ def _positive(key: str, value: float, allow_zero: bool = False) -> None:
 def validate(cfg: Config) -> None:
     """Reject impossible values and incompatible combinations, one line each."""
     _data(cfg)
-    {"gan": _gan, "pix2pix": _translation, "cyclegan": _translation}[cfg.task](cfg)
+    {"gan": _gan, "pix2pix": _translation, "cyclegan": _translation, "sr": _sr}[cfg.task](cfg)
     _train(cfg)
     _eval(cfg)
 
@@ -43,6 +50,8 @@ def _data(cfg: Config) -> None:
         raise ConfigError(f"data.name={d.name} is not data for task {cfg.task}: it trains on {', '.join(family.data)}")
     if d.name in FOLDER_DATASETS and not d.path:
         raise ConfigError(f"data.name={d.name} needs a path: pass --data PATH (or set data.path)")
+    if d.name in SR_DATASETS and cfg.task != "sr":
+        raise ConfigError(f"data.name={d.name} is super-resolution data: use task sr")
     if d.path and d.name not in FOLDER_DATASETS:
         raise ConfigError(f"data.path is set but data.name is {d.name!r}: use data.name=folder with a path")
     if d.channels not in (1, 3):
@@ -133,6 +142,37 @@ def _gan(cfg: Config) -> None:
             f"got {cfg.sample.jacobian_truncation}"
         )
     _positive("sample.jacobian_projections", cfg.sample.jacobian_projections)
+
+
+def _sr(cfg: Config) -> None:
+    """sr: a generator that upscales by model.scale, HR patches that it divides, the loss terms' weights."""
+    d, m, lo = cfg.data, cfg.model, cfg.loss
+    _choice("model.generator", m.generator, ("srresnet", "rrdb"))
+    if m.scale not in (2, 4, 8):
+        raise ConfigError(f"model.scale: must be 2, 4 or 8, got {m.scale}")
+    for key in ("width", "blocks", "growth", "d_width", "d_stages"):
+        _positive(f"model.{key}", getattr(m, key))
+    _choice("model.norm", m.norm, ("batch", "none"))
+    _choice("model.d_norm", m.d_norm, ("batch", "none"))
+    _choice("data.degradation", d.degradation, DEGRADATIONS)
+    _positive("data.patch", d.patch, allow_zero=True)
+    _positive("data.blur", d.blur, allow_zero=True)
+    _positive("data.noise", d.noise, allow_zero=True)
+    if d.crop_padding:
+        raise ConfigError("data.crop_padding does not apply to super-resolution (data.patch picks random patches): "
+                          "set it to 0")
+    side = d.patch or d.resolution
+    if side > d.resolution or side % m.scale or side // m.scale < 4:
+        raise ConfigError(f"data.patch={d.patch}: the HR patch must be at most data.resolution={d.resolution}, a "
+                          f"multiple of model.scale={m.scale}, and give an LR patch of at least 4 px")
+    if side < 2 ** (m.d_stages + 1) and lo.gan_weight > 0:
+        raise ConfigError(f"model.d_stages={m.d_stages} halves a {side} px patch too often: lower it")
+    _choice("loss.name", lo.name, LOSS_NAMES + ("ragan",))
+    _choice("loss.perceptual_layer", lo.perceptual_layer, PERCEPTUAL_LAYERS)
+    for key in ("pixel_weight", "perceptual_weight", "gan_weight"):
+        _positive(f"loss.{key}", getattr(lo, key), allow_zero=True)
+    if lo.pixel_weight == lo.perceptual_weight == lo.gan_weight == 0:
+        raise ConfigError("loss: pixel_weight, perceptual_weight and gan_weight are all 0, so G learns nothing")
 
 
 def _adversarial_loss(name: str) -> None:

@@ -12,18 +12,40 @@ def random_hflip(x: torch.Tensor) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
+def _random_windows(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """An h x w window of each image of (B, C, H, W) at a uniformly random position (one per image)."""
+    b, c, H, W = x.shape
+    oy = torch.randint(0, H - h + 1, (b,), device=x.device)
+    ox = torch.randint(0, W - w + 1, (b,), device=x.device)
+    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    x = x.gather(2, rows.expand(b, c, h, W))
+    return x.gather(3, cols.expand(b, c, h, w))
+
+
 def random_crop(x: torch.Tensor, padding: int) -> torch.Tensor:
     """Reflect-pad (B, C, H, W) by ``padding`` and take a random H x W window per image."""
     if padding <= 0:
         return x
-    b, c, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding), mode="reflect")
-    oy = torch.randint(0, 2 * padding + 1, (b,), device=x.device)
-    ox = torch.randint(0, 2 * padding + 1, (b,), device=x.device)
-    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
-    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
-    padded = padded.gather(2, rows.expand(b, c, h, padded.shape[3]))
-    return padded.gather(3, cols.expand(b, c, h, w))
+    return _random_windows(padded, x.shape[2], x.shape[3])
+
+
+def random_patch(x: torch.Tensor, size: int) -> torch.Tensor:
+    """A random ``size`` x ``size`` patch of each image of (B, C, H, W) (the images unchanged if ``size`` is 0
+    or their own size)."""
+    if size <= 0 or (size == x.shape[2] and size == x.shape[3]):
+        return x
+    return _random_windows(x, size, size)
+
+
+def random_rot90(x: torch.Tensor) -> torch.Tensor:
+    """Rotate each square image of (B, C, S, S) by 0, 90, 180 or 270 degrees, uniformly at random."""
+    k = torch.randint(0, 4, (x.shape[0],), device=x.device)[:, None, None, None]
+    out = x
+    for turns in (1, 2, 3):
+        out = torch.where(k == turns, torch.rot90(x, turns, dims=(2, 3)), out)
+    return out
 
 
 def augment(x: torch.Tensor, hflip: bool, crop_padding: int) -> torch.Tensor:

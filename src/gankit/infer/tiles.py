@@ -38,12 +38,16 @@ def _ramp(length: int, overlap: int, rise_start: bool, rise_end: bool) -> torch.
 
 @torch.no_grad()
 def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, tile: int, overlap: int,
-                scale: int = 1, batch: int = 8) -> torch.Tensor:
+                scale: int = 1, batch: int = 8,
+                finish: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """``fn`` (B, C, tile, tile) -> (B, C', tile * scale, tile * scale) applied to ``image`` (1, C, H, W) in tiles.
 
-    Returns (1, C', H * scale, W * scale). ``batch`` tiles go through ``fn`` at a time; only the output canvas
-    and one batch of tiles are held, so memory grows with the image area, not with the network's activations.
+    Returns (1, C', H * scale, W * scale), each band of finished rows passed through ``finish`` first (e.g. a
+    conversion to uint8, so that a large output is held as bytes). Tiles are done a row of windows at a time;
+    rows that no later window reaches are finished and written out, so besides the output only one band of
+    ``tile * scale`` rows is held in float, and ``batch`` tiles go through ``fn`` at a time.
     """
+    finish = finish or (lambda x: x)
     _, _, h, w = image.shape
     pad_h, pad_w = max(0, tile - h), max(0, tile - w)
     if pad_h or pad_w:  # smaller than one tile: reflect-pad (replicate where reflection cannot reach)
@@ -51,21 +55,34 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor,
         image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
     H, W = image.shape[-2:]
     ys, xs = tile_starts(H, tile, overlap), tile_starts(W, tile, overlap)
-    windows = [(y, x) for y in ys for x in xs]
+    s_overlap, s_tile = overlap * scale, tile * scale
     out = None
-    weight = torch.zeros(1, 1, H * scale, W * scale)
-    s_overlap = overlap * scale
-    for i in range(0, len(windows), batch):
-        chunk = windows[i : i + batch]
-        result = fn(torch.cat([image[:, :, y : y + tile, x : x + tile] for y, x in chunk])).float().cpu()
+    band = weight = None  # the float accumulator of rows [band_top, band_top + rows) of the output
+    band_top = 0
+    for row, y in enumerate(ys):
+        results = []
+        for i in range(0, len(xs), batch):
+            chunk = xs[i : i + batch]
+            results.append(fn(torch.cat([image[:, :, y : y + tile, x : x + tile] for x in chunk])).float().cpu())
+        result = torch.cat(results)
         if out is None:
-            out = torch.zeros(1, result.shape[1], H * scale, W * scale)
-        for (y, x), piece in zip(chunk, result):
-            wy = _ramp(tile * scale, s_overlap, y > 0, y + tile < H)
-            wx = _ramp(tile * scale, s_overlap, x > 0, x + tile < W)
+            c = result.shape[1]
+            band = torch.zeros(c, 2 * s_tile, W * scale)
+            weight = torch.zeros(1, 2 * s_tile, W * scale)
+        wy = _ramp(s_tile, s_overlap, y > 0, y + tile < H)
+        off = y * scale - band_top
+        for x, piece in zip(xs, result):
+            wx = _ramp(s_tile, s_overlap, x > 0, x + tile < W)
             wgt = wy[:, None] * wx[None, :]
-            ys_, xs_ = slice(y * scale, (y + tile) * scale), slice(x * scale, (x + tile) * scale)
-            out[0, :, ys_, xs_] += piece * wgt
-            weight[0, 0, ys_, xs_] += wgt
-    out = out / weight
+            band[:, off : off + s_tile, x * scale : (x + tile) * scale] += piece * wgt
+            weight[:, off : off + s_tile, x * scale : (x + tile) * scale] += wgt
+        done = (ys[row + 1] if row + 1 < len(ys) else H) * scale  # rows above this are final
+        rows = done - band_top
+        piece = finish((band[:, :rows] / weight[:, :rows])[None])
+        if out is None:
+            out = torch.empty(1, piece.shape[1], H * scale, W * scale, dtype=piece.dtype)
+        out[:, :, band_top:done] = piece
+        band = torch.cat([band[:, rows:], torch.zeros_like(band[:, :rows])], dim=1)
+        weight = torch.cat([weight[:, rows:], torch.zeros_like(weight[:, :rows])], dim=1)
+        band_top = done
     return out[:, :, : h * scale, : w * scale]

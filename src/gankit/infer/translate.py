@@ -16,6 +16,7 @@ Outputs are RGB (or grayscale) PNG files named after the inputs, in ``out``; a f
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -68,10 +69,10 @@ def translate_image(net: torch.nn.Module, image: np.ndarray, resolution: int, mo
     return to_uint8(y)[0].permute(1, 2, 0).numpy()
 
 
-def translate_path(loaded: LoadedModel, source: str, out: str, direction: str = "a2b", mode: str = "resize",
-                   overlap: int | None = None) -> list[Path]:
-    """Translate a file or every image under a folder into ``out``; returns the written files."""
-    net = generator_for(loaded, direction)
+def map_image_files(source: str, out: str, convert: Callable[[Path], np.ndarray]) -> list[Path]:
+    """``convert(path) -> uint8 (H, W, C)`` (C 1, 3 or 4) for a file or every image under a folder, each result
+    written atomically as ``out/<relative path>.png``; unreadable files are named and skipped. Returns the files
+    written; an error when none could be."""
     src = Path(source).expanduser()
     if not src.exists():
         raise GankitError(f"--input {src} does not exist")
@@ -82,19 +83,14 @@ def translate_path(loaded: LoadedModel, source: str, out: str, direction: str = 
     else:
         root, files = src.parent, [Path(src.name)]
     out_dir = Path(out)
-    channels = loaded.cfg.data.channels
-    background = tuple(loaded.data.get("background", loaded.cfg.data.background))
     written, failed = [], []
     for rel in files:
         try:
-            image = np.asarray(open_image(root / rel, channels, background), dtype=np.uint8)
-        except Exception as exc:  # Pillow raises many types for bad files
+            result = convert(root / rel)
+        except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:  # Pillow's bad-file errors
             failed.append(f"{rel}: {exc or type(exc).__name__}")
             print(f"[gankit] skipping unreadable image {rel}: {exc}", file=sys.stderr)
             continue
-        if image.ndim == 2:
-            image = image[:, :, None]
-        result = translate_image(net, image, loaded.cfg.data.resolution, mode, overlap)
         target = out_dir / rel.with_suffix(".png")
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
@@ -104,3 +100,19 @@ def translate_path(loaded: LoadedModel, source: str, out: str, direction: str = 
     if not written:
         raise GankitError(f"no image could be read from {src} ({len(failed)} failed; first: {failed[0]})")
     return written
+
+
+def translate_path(loaded: LoadedModel, source: str, out: str, direction: str = "a2b", mode: str = "resize",
+                   overlap: int | None = None) -> list[Path]:
+    """Translate a file or every image under a folder into ``out``; returns the written files."""
+    net = generator_for(loaded, direction)
+    channels = loaded.cfg.data.channels
+    background = tuple(loaded.data.get("background", loaded.cfg.data.background))
+
+    def convert(path: Path) -> np.ndarray:
+        image = np.asarray(open_image(path, channels, background), dtype=np.uint8)
+        if image.ndim == 2:
+            image = image[:, :, None]
+        return translate_image(net, image, loaded.cfg.data.resolution, mode, overlap)
+
+    return map_image_files(source, out, convert)

@@ -7,8 +7,10 @@ from gankit.tasks.base import BuildContext, Phase, Task
 from gankit.tasks.cyclegan import CycleGANTask
 from gankit.tasks.gan import GANTask
 from gankit.tasks.pix2pix import Pix2PixTask
+from gankit.tasks.sr import SRTask
 
-FAMILIES: dict[str, type[Task]] = {"gan": GANTask, "pix2pix": Pix2PixTask, "cyclegan": CycleGANTask}
+FAMILIES: dict[str, type[Task]] = {"gan": GANTask, "pix2pix": Pix2PixTask, "cyclegan": CycleGANTask,
+                                 "sr": SRTask}
 
 
 def get_family(name: str) -> type[Task]:
@@ -18,4 +20,5 @@ def get_family(name: str) -> type[Task]:
     return FAMILIES[name]
 
 
-__all__ = ["BuildContext", "Phase", "Task", "FAMILIES", "get_family", "GANTask", "Pix2PixTask", "CycleGANTask"]
+__all__ = ["BuildContext", "Phase", "Task", "FAMILIES", "get_family", "GANTask", "Pix2PixTask", "CycleGANTask",
+           "SRTask"]

@@ -145,6 +145,10 @@ class Trainer:
             if state.get("fitted_steps"):
                 self.fitted_steps = min(int(state["fitted_steps"]), setup.cfg.train.steps)
                 setup.total_steps = self.fitted_steps
+        elif setup.cfg.train.init_from:
+            loaded = ckpt.initialize_from(task.networks, setup.cfg.train.init_from)
+            if not quiet and self.main:
+                print(f"[gankit] initialized from {setup.cfg.train.init_from}: {', '.join(loaded)}", file=sys.stderr)
         if self.main:
             write_json(self.run_dir / "config.json", to_dict(setup.cfg))
             self.logger = RunLogger(self.run_dir, setup.cfg.train.tensorboard, self.step if resume else None)
