@@ -18,6 +18,24 @@ def test_generators_upscale_any_size(scale):
         assert net(x).shape == (2, 3, 6 * scale, 10 * scale)
 
 
+def test_bicubic_residual_starts_as_bicubic_and_then_learns_a_residual():
+    """residual="bicubic" (VDSR's global residual): an untrained G is exactly bicubic upscaling; after one step
+    its output moves off it, and the state dict has no extra keys (checkpoints of either kind look alike)."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 6, 10) * 2 - 1
+    bicubic = torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)
+    for make in (lambda r: SRResNet(3, 2, 8, 1, "none", r), lambda r: RRDBNet(3, 2, 8, 4, 1, r)):
+        net = make("bicubic")
+        assert torch.equal(net(x), bicubic)
+        assert net.state_dict().keys() == make("none").state_dict().keys()
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        (net(x) - torch.zeros_like(bicubic)).abs().mean().backward()
+        opt.step()
+        assert not torch.allclose(net(x), bicubic)
+    with pytest.raises(ValueError, match="residual"):
+        SRResNet(residual="lanczos")
+
+
 def test_bad_scale_is_refused():
     with pytest.raises(ValueError, match="2, 4 or 8"):
         sr_scale_steps(3)

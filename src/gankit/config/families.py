@@ -122,6 +122,7 @@ class SRModelConfig:
     blocks: int = 16  # residual blocks (srresnet) or RRDBs (rrdb; 23 in ESRGAN)
     growth: int = 32  # rrdb: channels each dense layer adds
     norm: str = "none"  # srresnet: batch (as in SRGAN) | none (as EDSR/ESRGAN, which find batch norm harmful)
+    residual: str = "none"  # none (as the papers) | bicubic: G adds its output to the bicubic upscale (VDSR)
     d_width: int = 64  # D's first-layer channels (VGG-style discriminator)
     d_stages: int = 4  # D's stride-2 stages (each halves the image)
     d_norm: str = "batch"  # batch | none

@@ -153,6 +153,7 @@ def _sr(cfg: Config) -> None:
     for key in ("width", "blocks", "growth", "d_width", "d_stages"):
         _positive(f"model.{key}", getattr(m, key))
     _choice("model.norm", m.norm, ("batch", "none"))
+    _choice("model.residual", m.residual, ("none", "bicubic"))
     _choice("model.d_norm", m.d_norm, ("batch", "none"))
     _choice("data.degradation", d.degradation, DEGRADATIONS)
     _positive("data.patch", d.patch, allow_zero=True)
