@@ -121,6 +121,7 @@ def _raw(root, steps: int = 100, **train) -> dict:
     ({"loss": {"name": "ragan2"}}, "loss.name"),
     ({"loss": {"pixel_weight": 0.0}}, "all 0"),
     ({"model": {"arch": "dcgan"}}, "model.arch"),
+    ({"model": {"residual": "lanczos"}}, "model.residual"),
 ])
 def test_sr_config_errors(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):
@@ -247,3 +248,29 @@ def test_gankit_upscale_keeps_alpha_and_scale(tmp_path, photos):
     assert alpha[20, 20] == 255 and alpha[0, 0] == 0
     assert main(["upscale", "--run", str(run), "--input", str(tmp_path / "in.png"), "--out", str(tmp_path / "o2"),
                  "--scale", "4"]) != 0
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+@pytest.mark.parametrize("adversarial", [False, True])
+def test_bench_speed_covers_sr(photos, adversarial):
+    from gankit.bench.speed import format_table, run_speed_benchmark
+
+    raw = _raw(photos, steps=10)
+    if adversarial:
+        raw = C.merge(raw, {"loss": {"name": "ragan", "pixel_weight": 0.01, "gan_weight": 0.005},
+                            "model": {"d_width": 8, "d_stages": 2}})
+    result = run_speed_benchmark(C.from_dict(raw), steps=2, rounds=1, warmup=1, progress=False)
+    assert result["gankit_images_per_sec"] > 0 and result["reference_images_per_sec"] > 0
+    # the same networks and the same work per step: G forward/backward (and D's passes)
+    assert 0.6 < result["reference_gflop_per_step"] / result["gflop_per_step"] < 1.7
+    assert "ratio" in format_table(result)
+
+
+def test_bench_speed_refuses_sr_degradations_the_reference_lacks(photos):
+    from gankit.bench.speed import run_speed_benchmark
+    from gankit.errors import GankitError
+
+    with pytest.raises(GankitError, match="data.blur"):
+        run_speed_benchmark(C.from_dict(C.merge(_raw(photos), {"data": {"blur": 1.0}})), steps=1, rounds=1)

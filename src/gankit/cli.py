@@ -96,6 +96,20 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for every run (repeatable)")
     bt.add_argument("--out", help="results folder (default runs/bench-translate-<time>)")
+    bsr = bsub.add_parser("sr", help="x4 super-resolution on the Fluent emoji 3D test split and photographs: "
+                          "nearest, bicubic, the PSNR model (3 seeds), the GAN model; PSNR/SSIM-Y, Inception FID/KID")
+    bsr.add_argument("--seeds", default="0,1,2", help="PSNR-model seeds (default 0,1,2); the GAN model starts from "
+                     "the first")
+    bsr.add_argument("--psnr-budget", type=float, default=1800.0, help="CPU seconds per PSNR run (default 1800)")
+    bsr.add_argument("--gan-budget", type=float, default=900.0, help="CPU seconds of GAN fine-tuning (default 900)")
+    bsr.add_argument("--jobs", type=int, default=2, help="runs in parallel (default 2)")
+    bsr.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    bsr.add_argument("--no-inception", action="store_true", help="only PSNR and SSIM")
+    bsr.add_argument("--reuse", action="store_true", help="score finished runs already in --out instead of "
+                     "training them again")
+    bsr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="config override for every run (repeatable)")
+    bsr.add_argument("--out", help="results folder (default runs/bench-sr-<time>)")
     bs = bsub.add_parser("speed", help="images/s and GFLOP/s of gankit's training step vs a textbook eager loop")
     bs.add_argument("--preset", default="dcgan-mnist", help="default dcgan-mnist; a folder preset needs --data")
     bs.add_argument("--data", help="image folder, for folder presets")
@@ -383,6 +397,13 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise GankitError(f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2") from None
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "speed":
         from gankit import config as C
@@ -401,14 +422,20 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from gankit.bench import translate
 
         out = Path(args.out or f"runs/bench-translate-{time.strftime('%Y%m%d-%H%M%S')}")
-        try:
-            seeds = tuple(int(x) for x in args.seeds.split(",") if x.strip())
-        except ValueError:
-            raise GankitError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
-        result = translate.run_translate_benchmark(out, seeds, args.cpu_budget, args.jobs, args.threads,
+        result = translate.run_translate_benchmark(out, _seed_list(args.seeds), args.cpu_budget, args.jobs, args.threads,
                                                    inception=not args.no_inception, reuse=args.reuse,
                                                    overrides=args.overrides)
         print(translate.markdown_table(result))
+        print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}, {result['picture']}")
+        return 0
+    if args.bench == "sr":
+        from gankit.bench import sr
+
+        out = Path(args.out or f"runs/bench-sr-{time.strftime('%Y%m%d-%H%M%S')}")
+        result = sr.run_sr_benchmark(out, _seed_list(args.seeds), args.psnr_budget, args.gan_budget, args.jobs,
+                                     args.threads, inception=not args.no_inception, reuse=args.reuse,
+                                     overrides=args.overrides)
+        print(sr.markdown_table(result))
         print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}, {result['picture']}")
         return 0
     if args.bench == "mnist":

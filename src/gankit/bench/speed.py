@@ -4,8 +4,9 @@ Both loops train the same networks (built from the preset's config) on the same 
 process, taking turns: a round times ``steps`` steps of gankit's own :func:`gankit.train.loop.train_step`
 (the function ``gankit train`` runs, with the preset's config, so with its precision, memory layout and
 optimizer settings) and then ``steps`` steps of the family's textbook loop in ``benchmarks/``
-(``reference_gan.py`` for the gan family, ``reference_pix2pix.py`` for pix2pix: fp32, contiguous, default
-Adam, D's parameter gradients computed in G's backward). Medians over rounds; the ratio is the
+(``reference_gan.py`` for the gan family, ``reference_pix2pix.py`` for pix2pix, ``reference_sr.py`` for
+super-resolution: fp32, contiguous, plain Adam, D's parameter gradients computed in G's backward, SR patches
+made one sample at a time as a Dataset would). Medians over rounds; the ratio is the
 median of the per-round ratios, so a slow spell on a shared machine hits both sides of a round alike.
 
 FLOPs per step are counted by ``torch.utils.flop_counter`` on one step of each (matrix multiplies and
@@ -39,7 +40,7 @@ from gankit.errors import GankitError
 SUPPORTED_LOSSES = ("nonsaturating", "hinge")
 
 
-REFERENCE_FILES = {"gan": "reference_gan.py", "pix2pix": "reference_pix2pix.py"}
+REFERENCE_FILES = {"gan": "reference_gan.py", "pix2pix": "reference_pix2pix.py", "sr": "reference_sr.py"}
 
 
 def _reference_module(path: str | Path | None, family: str = "gan"):
@@ -176,13 +177,20 @@ def _sync(device: torch.device) -> None:
 
 
 def _check_preset(cfg) -> None:
+    if cfg.task == "sr":
+        if cfg.loss.gan_weight > 0 and cfg.loss.name != "ragan":
+            raise GankitError(f"the textbook super-resolution loop has the ragan loss, not {cfg.loss.name}")
+        if cfg.data.blur or cfg.data.noise:
+            raise GankitError("the textbook super-resolution loop makes LR inputs by bicubic downscaling only: set "
+                              "data.blur=0 and data.noise=0")
+        return
     if cfg.task == "pix2pix":
         if cfg.loss.name not in SUPPORTED_LOSSES + ("lsgan",):
             raise GankitError(f"the textbook pix2pix loop has the nonsaturating, hinge and lsgan losses, not "
                               f"{cfg.loss.name}")
         return
     if cfg.task != "gan":
-        raise GankitError(f"gankit bench speed covers the gan and pix2pix families, not {cfg.task}")
+        raise GankitError(f"gankit bench speed covers the gan, pix2pix and sr families, not {cfg.task}")
     lo = cfg.loss
     extras = lo.gp_weight or lo.r1_gamma or lo.weight_clip or lo.instance_noise or lo.label_smoothing or lo.topk < 1
     if (lo.name not in SUPPORTED_LOSSES or extras or cfg.model.conditional or cfg.train.n_critic != 1
@@ -204,6 +212,12 @@ def _make_reference(ref_mod, setup):
     def fresh(net: torch.nn.Module) -> torch.nn.Module:
         return copy.deepcopy(net).to(memory_format=torch.contiguous_format)
 
+    if cfg.task == "sr":
+        lo = cfg.loss
+        return ref_mod.ReferenceSR(fresh(task.G), fresh(task.D) if task.D is not None else None,
+                                   task.train_data.data, cfg.data.patch or cfg.data.resolution, cfg.model.scale,
+                                   t.batch_size, t.g_optim.lr, t.d_optim.lr, tuple(t.g_optim.betas), lo.pixel_weight,
+                                   lo.perceptual_weight, lo.gan_weight, task.perceptual, seed=t.seed)
     if cfg.task == "pix2pix":
         pairs = task.train_data.pairs
         a, b = (to_model_space(pairs.fields[k].to(device)) for k in ("A", "B"))

@@ -52,8 +52,15 @@ def sr_generator(cfg: Config) -> nn.Module:
 
     m, c = cfg.model, cfg.data.channels
     if m.generator == "srresnet":
-        return SRResNet(c, m.scale, m.width, m.blocks, m.norm)
-    return RRDBNet(c, m.scale, m.width, m.growth, m.blocks)
+        return SRResNet(c, m.scale, m.width, m.blocks, m.norm, m.residual)
+    return RRDBNet(c, m.scale, m.width, m.growth, m.blocks, m.residual)
+
+
+def degraded_test_inputs(hr: torch.Tensor, scale: int, blur: float = 0.0, noise: float = 0.0) -> torch.Tensor:
+    """The LR inputs of uint8 HR test images, degraded as in training with a fixed noise seed; model space."""
+    gen = torch.Generator().manual_seed(TEST_NOISE_SEED)
+    return torch.cat([degrade(to_model_space(hr[i : i + 64]), scale, blur, noise, gen)
+                      for i in range(0, len(hr), 64)])
 
 
 class SRTask(Task):
@@ -204,9 +211,7 @@ class SRTask(Task):
     def test_inputs(self, hr: torch.Tensor) -> torch.Tensor:
         """The LR inputs of uint8 HR test images, degraded as in training (fixed noise), model space."""
         d = self.cfg.data
-        gen = torch.Generator().manual_seed(TEST_NOISE_SEED)
-        return torch.cat([degrade(to_model_space(hr[i : i + 64]), self.scale, d.blur, d.noise, gen)
-                          for i in range(0, len(hr), 64)])
+        return degraded_test_inputs(hr, self.scale, d.blur, d.noise)
 
     def fixed_inputs(self, n: int, seed: int) -> dict[str, torch.Tensor]:
         """Centre crops (at most 128 px, a multiple of the scale) of ``n`` test images spread over the split."""
