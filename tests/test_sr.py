@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -274,3 +275,33 @@ def test_bench_speed_refuses_sr_degradations_the_reference_lacks(photos):
 
     with pytest.raises(GankitError, match="data.blur"):
         run_speed_benchmark(C.from_dict(C.merge(_raw(photos), {"data": {"blur": 1.0}})), steps=1, rounds=1)
+
+
+def test_bench_sr_end_to_end_on_a_folder(tmp_path, photos):
+    """`gankit bench sr` at tiny budgets on the fixture folder (x2, small nets, no Inception): every row, the checks,
+    the table and the picture; the models upscale at least as well as nearest (they start at bicubic)."""
+    from gankit.bench.sr import run_sr_benchmark
+
+    small = ["data.name=folder", f"data.path={photos}", "data.resolution=32", "data.patch=16", "model.scale=2",
+             "model.width=8", "model.growth=4", "model.blocks=1", "model.d_width=8", "model.d_stages=2",
+             "loss.perceptual_weight=0", "train.batch_size=8", "train.ema_start=0", "train.log_every=5",
+             "train.grid_size=4"]
+    result = run_sr_benchmark(tmp_path / "b", seeds=(0, 1), psnr_budget=3, gan_budget=3, jobs=2, inception=False,
+                              overrides=small)
+    rows = result["rows"]
+    assert set(rows) == {"nearest", "bicubic", "psnr-seed0", "psnr-seed1", "gan-seed0", "PSNR model, mean ± s.e."}
+    for name in ("psnr-seed0", "psnr-seed1", "gan-seed0"):
+        assert rows[name]["steps"] > 0
+        assert rows[name]["psnr_y"] > rows["nearest"]["psnr_y"], (name, rows[name]["psnr_y"])
+        assert set(rows[name]["photos"]) == {"astronaut", "coffee", "chelsea", "rocket"}
+    mean = rows["PSNR model, mean ± s.e."]["psnr_y"][0]
+    assert mean == pytest.approx((rows["psnr-seed0"]["psnr_y"] + rows["psnr-seed1"]["psnr_y"]) / 2)
+    assert result["checks"]["psnr_gain_over_bicubic_db"] == pytest.approx(mean - rows["bicubic"]["psnr_y"])
+    assert "fid" not in rows["bicubic"] and "gan_fid_drop_vs_its_init" not in result["checks"]
+    table = (tmp_path / "b" / "results.md").read_text()
+    assert "| gan-seed0 |" in table and "PSNR model vs bicubic" in table
+    with Image.open(tmp_path / "b" / "crops.png") as im:  # 5 columns (+ gaps) of 128 px crops: 6 emoji, 4 photos
+        assert im.width > 5 * 128 and im.height >= 5 * 128
+    again = run_sr_benchmark(tmp_path / "b", seeds=(0, 1), psnr_budget=3, gan_budget=3, jobs=2, inception=False,
+                             reuse=True, overrides=small)  # nothing trained or scored again: the same table
+    assert again["rows"] == json.loads(json.dumps(rows))

@@ -105,8 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     bsr.add_argument("--jobs", type=int, default=2, help="runs in parallel (default 2)")
     bsr.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     bsr.add_argument("--no-inception", action="store_true", help="only PSNR and SSIM")
-    bsr.add_argument("--reuse", action="store_true", help="score finished runs already in --out instead of "
-                     "training them again")
+    bsr.add_argument("--reuse", action="store_true", help="keep finished runs already in --out instead of "
+                     "training them again, and the Inception scores of outputs that have not changed (delete one "
+                     "run's folder to train only that one again)")
     bsr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="config override for every run (repeatable)")
     bsr.add_argument("--out", help="results folder (default runs/bench-sr-<time>)")

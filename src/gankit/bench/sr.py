@@ -26,6 +26,7 @@ beside the table.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -72,8 +73,12 @@ def _train_all(out: Path, seeds: tuple[int, ...], psnr_budget: float, gan_budget
     def one(name: str, preset: str, seed: int, budget: float, extra: list[str]) -> tuple[str, dict]:
         done = out / name / "metrics.json"
         settings = [f"train.max_cpu_seconds={budget}", *extra, *common]
-        timing = {} if reuse and done.is_file() else train_process(preset, seed, out / name, settings,
-                                                                     threads=threads, label=name)  # fmt: skip
+        timed = out / f"{name}.timing.json"  # the wall and CPU time of the training process, kept for --reuse
+        if reuse and done.is_file():
+            timing = json.loads(timed.read_text()) if timed.is_file() else {}
+        else:
+            timing = train_process(preset, seed, out / name, settings, threads=threads, label=name)
+            timed.write_text(json.dumps(timing) + "\n")
         metrics = json.loads(done.read_text())
         row = {**timing, "preset": preset, "seed": seed, "steps": metrics["step"],
                "train_cpu_seconds": metrics.get("train_cpu_seconds")}
@@ -157,22 +162,30 @@ def run_sr_benchmark(out: Path, seeds: tuple[int, ...] = (0, 1, 2), psnr_budget:
         except GankitError:
             print(f"[gankit] Inception columns skipped: {INCEPTION_MISSING}", file=sys.stderr)
             inception = False
-    real = ImageSet(quadrants(hr), f"{CROP} px quadrants of the {len(hr)} HR test pictures", "") if inception else None
+    digest = hashlib.sha256(hr.numpy().tobytes()).hexdigest()[:24]  # names the real crops in the feature cache
+    real = ImageSet(quadrants(hr), f"{CROP} px quadrants of the {len(hr)} HR test pictures",
+                    f"bench-sr-quadrants:{CROP}:{digest}") if inception else None
     rows: dict[str, dict] = {}
     emoji_out: dict[str, torch.Tensor] = {}
     photo_out: dict[str, dict[str, torch.Tensor]] = {}
-    for name, fn in _baselines().items():
-        emoji_out[name] = to_uint8(fn(lr, scale))
-        rows[name] = _score_emoji(emoji_out[name], hr, scale, real, name, inception)
-        photo_row, photo_out[name] = _score_photos(lambda x, fn=fn: to_uint8(fn(x, scale)), photos, photo_lr, scale)
-        rows[name].update(photo_row)
-    for name, row in trained.items():
-        net = load_model(str(out / name)).net
-        emoji_out[name] = upscale_batches(net, lr)
-        rows[name] = {**row, **_score_emoji(emoji_out[name], hr, scale, real, name, inception)}
-        photo_row, photo_out[name] = _score_photos(lambda x, net=net: upscale_batches(net, x), photos, photo_lr,
-                                                   scale)
-        rows[name].update(photo_row)
+    upscalers = {name: (lambda x, fn=fn: to_uint8(fn(x, scale))) for name, fn in _baselines().items()}
+    for name in trained:
+        upscalers[name] = lambda x, net=load_model(str(out / name)).net: upscale_batches(net, x)
+    for name, upscale in upscalers.items():
+        emoji_out[name] = upscale(lr)
+        photo_row, photo_out[name] = _score_photos(upscale, photos, photo_lr, scale)
+        # the same outputs give the same scores: with --reuse, an unchanged run is not sent through Inception again
+        stamp = [digest, scale, inception, hashlib.sha256(emoji_out[name].numpy().tobytes()).hexdigest()]
+        saved = out / "scores" / f"{name}.json"
+        cached = json.loads(saved.read_text()) if reuse and saved.is_file() else {}
+        if cached.get("stamp") == stamp:
+            emoji_row = cached["row"]
+            print(f"[gankit]   emoji test, {name}: scores of identical outputs reused from {saved}", file=sys.stderr)
+        else:
+            emoji_row = _score_emoji(emoji_out[name], hr, scale, real, name, inception)
+            saved.parent.mkdir(exist_ok=True)
+            saved.write_text(json.dumps({"stamp": stamp, "row": emoji_row}) + "\n")
+        rows[name] = {**trained.get(name, {}), **emoji_row, **photo_row}
         print(f"[gankit]   photos, {name}: PSNR-Y {photo_row['photos_psnr_y']:.2f} dB", file=sys.stderr)
     psnr_rows = [rows[f"psnr-seed{s}"] for s in seeds]
     keys = [k for k in (*EMOJI_METRICS, "photos_psnr_y", "photos_ssim_y") if k in psnr_rows[0]]
@@ -217,14 +230,17 @@ def _picture(emoji_out: dict, photo_out: dict, names: tuple[str, ...], hr: torch
     from gankit.viz import save_picture, side_by_side
 
     idx = torch.linspace(0, len(hr) - 1, n_emoji).round().long()
-    lo = (hr.shape[-1] - CROP) // 2
+
+    def crop(x: torch.Tensor) -> torch.Tensor:  # the centre CROP x CROP; smaller pictures whole, enlarged to it
+        side = min(CROP, *x.shape[-2:])
+        top, left = (x.shape[-2] - side) // 2, (x.shape[-1] - side) // 2
+        x = x[:, :, top : top + side, left : left + side]
+        return x if side == CROP else torch.nn.functional.interpolate(x, size=(CROP, CROP), mode="nearest-exact")
 
     def emoji_crop(x: torch.Tensor) -> torch.Tensor:
-        return x[idx][:, :, lo : lo + CROP, lo : lo + CROP]
+        return crop(x[idx])
 
-    def photo_crop(x: torch.Tensor) -> torch.Tensor:
-        top, left = (x.shape[-2] - CROP) // 2, (x.shape[-1] - CROP) // 2
-        return x[:, :, top : top + CROP, left : left + CROP]
+    photo_crop = crop
 
     columns = []
     for name in names:
