@@ -423,8 +423,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from gankit.bench import translate
 
         out = Path(args.out or f"runs/bench-translate-{time.strftime('%Y%m%d-%H%M%S')}")
-        result = translate.run_translate_benchmark(out, _seed_list(args.seeds), args.cpu_budget, args.jobs, args.threads,
-                                                   inception=not args.no_inception, reuse=args.reuse,
+        result = translate.run_translate_benchmark(out, _seed_list(args.seeds), args.cpu_budget, args.jobs,
+                                                   args.threads, inception=not args.no_inception, reuse=args.reuse,
                                                    overrides=args.overrides)
         print(translate.markdown_table(result))
         print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}, {result['picture']}")

@@ -170,7 +170,8 @@ def run_sr_benchmark(out: Path, seeds: tuple[int, ...] = (0, 1, 2), psnr_budget:
     photo_out: dict[str, dict[str, torch.Tensor]] = {}
     upscalers = {name: (lambda x, fn=fn: to_uint8(fn(x, scale))) for name, fn in _baselines().items()}
     for name in trained:
-        upscalers[name] = lambda x, net=load_model(str(out / name)).net: upscale_batches(net, x)
+        net = load_model(str(out / name)).net
+        upscalers[name] = lambda x, net=net: upscale_batches(net, x)
     for name, upscale in upscalers.items():
         emoji_out[name] = upscale(lr)
         photo_row, photo_out[name] = _score_photos(upscale, photos, photo_lr, scale)
