@@ -123,6 +123,7 @@ def _raw(root, steps: int = 100, **train) -> dict:
     ({"loss": {"pixel_weight": 0.0}}, "all 0"),
     ({"model": {"arch": "dcgan"}}, "model.arch"),
     ({"model": {"residual": "lanczos"}}, "model.residual"),
+    ({"loss": {"perceptual_resize": 0.5}}, "loss.perceptual_resize"),
 ])
 def test_sr_config_errors(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):

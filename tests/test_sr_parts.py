@@ -121,3 +121,7 @@ def test_inception_perceptual_loss(inception_path_or_skip):
     assert 0 < near.item() < far.item() and y.grad.abs().sum() > 0
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.isfinite(p.loss(x, -x))
+    # resize: the stem sees the patch enlarged (bilinear), so its map is twice as large
+    p2 = InceptionPerceptual(inception_path_or_skip, "conv2d_2b", resize=2.0)
+    big = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    assert p2(x).shape == (2, 64, 29, 29) and torch.allclose(p2(x), p(big), atol=1e-5)

@@ -138,6 +138,7 @@ class SRLossConfig:
     pixel_weight: float = 1.0  # weight of mean |y - G(x)| (ESRGAN: 1e-2 in its GAN stage)
     perceptual_weight: float = 0.0  # weight of the Inception-feature L1 (ESRGAN's VGG term: 1)
     perceptual_layer: str = "conv2d_4a"  # the cut point of gankit.nets.perceptual (FID Inception-v3 layers)
+    perceptual_resize: float = 1.0  # enlarge patches (bilinear) by this factor before the Inception stem
     gan_weight: float = 0.0  # weight of G's adversarial term (ESRGAN: 5e-3); 0 = no D (PSNR-oriented training)
 
 

@@ -172,6 +172,9 @@ def _sr(cfg: Config) -> None:
     _choice("loss.perceptual_layer", lo.perceptual_layer, PERCEPTUAL_LAYERS)
     for key in ("pixel_weight", "perceptual_weight", "gan_weight"):
         _positive(f"loss.{key}", getattr(lo, key), allow_zero=True)
+    if not 1.0 <= lo.perceptual_resize <= 4.0:
+        raise ConfigError(f"loss.perceptual_resize={lo.perceptual_resize}: use a factor from 1 (patches as they "
+                          "are) to 4")
     if lo.pixel_weight == lo.perceptual_weight == lo.gan_weight == 0:
         raise ConfigError("loss: pixel_weight, perceptual_weight and gan_weight are all 0, so G learns nothing")
 

@@ -13,8 +13,9 @@ as ESRGAN prefers (post-activation features are sparse and weaker as a loss):
 * ``conv2d_4a``: then a 3x3 stride-2 max-pool, Conv2d_3b (1x1) and Conv2d_4a (3x3): 192 channels at about 1/4;
   mid-level structure (closest in depth to what VGG's conv3-conv4 layers see).
 
-Differences from the papers: Inception's features, not VGG19's; taken at the input's own resolution (the papers
-feed 96-128 px patches to VGG at that size too, but Inception was trained on 299 px images); a shallower cut
+Differences from the papers: Inception's features, not VGG19's; taken at the input's own resolution by default (the
+papers feed 96-128 px patches to VGG at that size too, but Inception was trained on 299 px images; ``resize``
+enlarges the patches bilinearly first, at a cost of resize**2 in the stem's compute); a shallower cut
 than conv5_4, because the deeper Inception blocks halve the map to a few pixels at patch sizes that train on a
 CPU. Images enter as Inception's TensorFlow preprocessing expects: 8-bit values v -> v / 128 - 1.
 
@@ -41,7 +42,7 @@ BN_EPS = 0.001  # the scripted layers' batch norm epsilon
 class InceptionPerceptual(nn.Module):
     """Pre-activation Inception-v3 stem features of images in [-1, 1], and the L1 loss between two batches."""
 
-    def __init__(self, path: str | Path | None = None, layer: str = "conv2d_4a"):
+    def __init__(self, path: str | Path | None = None, layer: str = "conv2d_4a", resize: float = 1.0):
         super().__init__()
         from gankit.metrics.features import inception_path
 
@@ -56,6 +57,7 @@ class InceptionPerceptual(nn.Module):
             script = torch.jit.load(str(path), map_location="cpu")
         stem = script.net.layers
         self.layer = layer
+        self.resize = float(resize)
         # (weight, mean, var, beta, stride, padding) per conv, or None for the max-pool; plain attributes, so that
         # they are neither trained nor saved
         self._ops: list[tuple | None] = []
@@ -78,6 +80,8 @@ class InceptionPerceptual(nn.Module):
         """(B, 3, H, W) in [-1, 1] -> features before the cut point's ReLU."""
         self._to(x.device)
         h = ((x.float() + 1) * 127.5) / 128.0 - 1.0  # model space -> 8-bit values -> TF Inception's range
+        if self.resize != 1.0:  # nearer the scale Inception was trained at (and FID's 299 px resize sees)
+            h = F.interpolate(h, scale_factor=self.resize, mode="bilinear", align_corners=False)
         last = len(self._ops) - 1
         for i, op in enumerate(self._ops):
             if op is None:

@@ -82,7 +82,7 @@ class SRTask(Task):
         if lo.perceptual_weight > 0:
             from gankit.nets.perceptual import InceptionPerceptual
 
-            self.perceptual = InceptionPerceptual(layer=lo.perceptual_layer)
+            self.perceptual = InceptionPerceptual(layer=lo.perceptual_layer, resize=lo.perceptual_resize)
         keys = ["pixel"] + (["perceptual"] if self.perceptual is not None else [])
         g_hooks = []
         if cfg.train.ema > 0:
