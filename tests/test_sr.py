@@ -124,6 +124,9 @@ def _raw(root, steps: int = 100, **train) -> dict:
     ({"model": {"arch": "dcgan"}}, "model.arch"),
     ({"model": {"residual": "lanczos"}}, "model.residual"),
     ({"loss": {"perceptual_resize": 0.5}}, "loss.perceptual_resize"),
+    ({"model": {"discriminator": "patchgan"}}, "model.discriminator"),
+    ({"model": {"discriminator": "unet", "d_stages": 3}, "data": {"patch": 20}, "loss": {"gan_weight": 0.1}},
+     "multiple of 8"),
 ])
 def test_sr_config_errors(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):
@@ -172,11 +175,12 @@ def test_sr_psnr_training_learns(tmp_path, photos):
     assert after["bicubic"]["psnr_y"] > 30 and after["protocol"]["n"] == 8
 
 
-def test_sr_gan_resume_is_bit_exact_and_init_from_loads_the_psnr_model(tmp_path, photos):
+@pytest.mark.parametrize("discriminator", ["vgg", "unet"])
+def test_sr_gan_resume_is_bit_exact_and_init_from_loads_the_psnr_model(tmp_path, photos, discriminator):
     psnr = _train(C.from_dict(_raw(photos, steps=20)), tmp_path / "psnr")
     gan_raw = C.merge(_raw(photos, steps=20, ckpt_every=10, init_from=str(tmp_path / "psnr")),
                       {"loss": {"name": "ragan", "pixel_weight": 0.01, "gan_weight": 0.005},
-                       "model": {"d_width": 8, "d_stages": 2}})
+                       "model": {"d_width": 8, "d_stages": 2, "discriminator": discriminator}})
     cfg = C.from_dict(gan_raw)
     setup = build(cfg)
     prepare_run_dir(tmp_path / "check")

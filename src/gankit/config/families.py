@@ -123,10 +123,11 @@ class SRModelConfig:
     growth: int = 32  # rrdb: channels each dense layer adds
     norm: str = "none"  # srresnet: batch (as in SRGAN) | none (as EDSR/ESRGAN, which find batch norm harmful)
     residual: str = "none"  # none (as the papers) | bicubic: G adds its output to the bicubic upscale (VDSR)
-    d_width: int = 64  # D's first-layer channels (VGG-style discriminator)
-    d_stages: int = 4  # D's stride-2 stages (each halves the image)
-    d_norm: str = "batch"  # batch | none
-    d_spectral_norm: bool = False
+    discriminator: str = "vgg"  # vgg (SRGAN/ESRGAN: one logit per patch) | unet (Real-ESRGAN: one per pixel)
+    d_width: int = 64  # D's first-layer channels
+    d_stages: int = 4  # D's stride-2 stages (each halves the image; Real-ESRGAN's U-Net: 3)
+    d_norm: str = "batch"  # vgg: batch | none (the U-Net always uses spectral norm, as Real-ESRGAN)
+    d_spectral_norm: bool = False  # vgg: spectral norm instead of d_norm
 
 
 @dataclass

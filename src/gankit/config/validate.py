@@ -166,8 +166,12 @@ def _sr(cfg: Config) -> None:
     if side > d.resolution or side % m.scale or side // m.scale < 4:
         raise ConfigError(f"data.patch={d.patch}: the HR patch must be at most data.resolution={d.resolution}, a "
                           f"multiple of model.scale={m.scale}, and give an LR patch of at least 4 px")
+    _choice("model.discriminator", m.discriminator, ("vgg", "unet"))
     if side < 2 ** (m.d_stages + 1) and lo.gan_weight > 0:
         raise ConfigError(f"model.d_stages={m.d_stages} halves a {side} px patch too often: lower it")
+    if m.discriminator == "unet" and side % 2**m.d_stages and lo.gan_weight > 0:
+        raise ConfigError(f"model.discriminator=unet with model.d_stages={m.d_stages}: the HR patch ({side} px) "
+                          f"must be a multiple of {2**m.d_stages}; change data.patch or model.d_stages")
     _choice("loss.name", lo.name, LOSS_NAMES + ("ragan",))
     _choice("loss.perceptual_layer", lo.perceptual_layer, PERCEPTUAL_LAYERS)
     for key in ("pixel_weight", "perceptual_weight", "gan_weight"):

@@ -17,6 +17,14 @@ a VGG-style discriminator (both papers).
   a 3x3 stride-1 conv and a 4x4 stride-2 conv, each with norm and LeakyReLU (channels double per stage from
   ``width`` up to 8x). The papers flatten a fixed 96 / 128 px map into a dense layer of 1024 / 100 units; here the
   map is averaged to 1x1 first, so any patch size works, then a dense layer of 100 units, LeakyReLU, one logit.
+* :class:`UNetDiscriminator` (Real-ESRGAN, Wang et al. 2021, "Real-ESRGAN: Training Real-World Blind
+  Super-Resolution with Pure Synthetic Data", section 3.3): a U-Net that gives a realness logit per *pixel*
+  instead of one per image, so that G is told where its texture is wrong. A 3x3 conv (``width``); ``stages``
+  4x4 stride-2 convs doubling the channels (up to 8x); back up by bilinear x2 and a 3x3 conv halving them, each
+  added to the encoder map of the same size (skip connections); two 3x3 convs and a 3x3 conv to one channel.
+  LeakyReLU(0.2) after every conv but the last; spectral norm (Miyato et al. 2018) on all but the first and last,
+  as the paper, which needs it to keep this larger D stable. Its logits are a (B, 1, H, W) map: every loss here
+  averages over all of it.
 
 Generators take LR images in [-1, 1] and output HR images with no output activation (linear), any H x W.
 
@@ -175,3 +183,36 @@ class VGGDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class UNetDiscriminator(nn.Module):
+    """HR image (B, C, H, W), H and W multiples of 2^stages -> per-pixel logits (B, 1, H, W)."""
+
+    def __init__(self, channels: int = 3, width: int = 64, stages: int = 3, spectral_norm: bool = True):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
+        widths = [min(8 * width, width * 2**i) for i in range(stages + 1)]
+        self.first = nn.Conv2d(channels, width, 3, padding=1)
+        self.down = nn.ModuleList(sn(nn.Conv2d(a, b, 4, stride=2, padding=1, bias=False))
+                                  for a, b in zip(widths[:-1], widths[1:]))
+        self.up = nn.ModuleList(sn(nn.Conv2d(b, a, 3, padding=1, bias=False))
+                                for a, b in reversed(list(zip(widths[:-1], widths[1:]))))
+        self.head = nn.ModuleList([sn(nn.Conv2d(width, width, 3, padding=1, bias=False)),
+                                   sn(nn.Conv2d(width, width, 3, padding=1, bias=False))])
+        self.out = nn.Conv2d(width, 1, 3, padding=1)
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.first(x))
+        skips = [h]
+        for conv in self.down:
+            h = self.act(conv(h))
+            skips.append(h)
+        skips.pop()  # the deepest map is h itself
+        for conv in self.up:
+            skip = skips.pop()
+            h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            h = self.act(conv(h)) + skip
+        for conv in self.head:
+            h = self.act(conv(h))
+        return self.out(h)

@@ -114,10 +114,13 @@ class SRTask(Task):
         G = sr_generator(cfg)
         D = None
         if cfg.loss.gan_weight > 0:
-            from gankit.nets.sr import VGGDiscriminator
+            from gankit.nets.sr import UNetDiscriminator, VGGDiscriminator
 
             m = cfg.model
-            D = VGGDiscriminator(cfg.data.channels, m.d_width, m.d_stages, m.d_norm, m.d_spectral_norm)
+            if m.discriminator == "unet":
+                D = UNetDiscriminator(cfg.data.channels, m.d_width, m.d_stages)
+            else:
+                D = VGGDiscriminator(cfg.data.channels, m.d_width, m.d_stages, m.d_norm, m.d_spectral_norm)
         ctx.place(*(n for n in (G, D) if n is not None))
         ctx.seed_process(cfg.train.seed)
         sampler = BatchSampler(train, ctx.batch_size, ctx.device, seed=cfg.train.seed, hflip=cfg.data.hflip,
@@ -141,7 +144,8 @@ class SRTask(Task):
         m, d = self.cfg.model, self.cfg.data
         side = d.patch or d.resolution
         what = "adversarial" if self.D is not None else "PSNR-oriented"
-        return (f"sr x{m.scale} ({m.generator} G{', VGG-style D' if self.D is not None else ''}; {what}) on "
+        d_kind = {"vgg": ", VGG-style D", "unet": ", U-Net D"}[m.discriminator] if self.D is not None else ""
+        return (f"sr x{m.scale} ({m.generator} G{d_kind}; {what}) on "
                 f"{self.train_data.name} ({len(self.train_data)} images, {side} px HR patches from "
                 f"{d.resolution} px, LR {side // m.scale} px)")
 
