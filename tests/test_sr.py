@@ -17,7 +17,7 @@ from gankit import config as C
 from gankit.checkpoint import read_checkpoint
 from gankit.cli import main
 from gankit.data.augment import random_patch, random_rot90
-from gankit.data.sr import bicubic_upscale, degrade, gaussian_blur, quantize
+from gankit.data.sr import bicubic_upscale, degrade, gaussian_blur, jpeg_compress, quantize
 from gankit.errors import ConfigError
 from gankit.infer.tiles import tile_starts, tiled_apply
 from gankit.losses import relativistic_average_losses
@@ -49,6 +49,22 @@ def test_degrade_noise_follows_its_generator():
     a = degrade(hr, 2, noise=10, generator=torch.Generator().manual_seed(1))
     b = degrade(hr, 2, noise=10, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and a.std() > 0.03  # std 10 levels = 0.078 in [-1, 1]
+
+
+def test_degrade_jpeg_compresses_at_seeded_random_qualities():
+    """data.jpeg: LR inputs through Pillow's JPEG; the same generator gives the same qualities; a lower quality
+    floor loses more; a flat grey survives almost unchanged; grey-level images work too."""
+    torch.manual_seed(0)
+    hr = torch.nn.functional.interpolate(torch.rand(4, 3, 8, 8) * 2 - 1, size=64, mode="bilinear")
+    clean = degrade(hr, 2)
+    a = degrade(hr, 2, generator=torch.Generator().manual_seed(1), jpeg=30)
+    b = degrade(hr, 2, generator=torch.Generator().manual_seed(1), jpeg=30)
+    assert torch.equal(a, b) and a.shape == clean.shape and 0 < (a - clean).abs().mean() < 0.2
+    high, low = (jpeg_compress(clean, q, highest=q) for q in (90, 10))
+    assert 0 < (high - clean).abs().mean() < (low - clean).abs().mean()
+    assert torch.allclose(a, quantize(a), atol=1e-6)  # still on the 8-bit grid
+    flat = torch.zeros(2, 1, 32, 32)
+    assert (degrade(flat, 2, jpeg=50) - degrade(flat, 2)).abs().max() <= 2 / 127.5
 
 
 def test_gaussian_blur_keeps_constants_and_sums():
@@ -124,6 +140,7 @@ def _raw(root, steps: int = 100, **train) -> dict:
     ({"model": {"arch": "dcgan"}}, "model.arch"),
     ({"model": {"residual": "lanczos"}}, "model.residual"),
     ({"loss": {"perceptual_resize": 0.5}}, "loss.perceptual_resize"),
+    ({"data": {"jpeg": 100}}, "data.jpeg"),
     ({"model": {"discriminator": "patchgan"}}, "model.discriminator"),
     ({"model": {"discriminator": "unet", "d_stages": 3}, "data": {"patch": 20}, "loss": {"gan_weight": 0.1}},
      "multiple of 8"),

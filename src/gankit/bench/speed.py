@@ -180,9 +180,9 @@ def _check_preset(cfg) -> None:
     if cfg.task == "sr":
         if cfg.loss.gan_weight > 0 and cfg.loss.name != "ragan":
             raise GankitError(f"the textbook super-resolution loop has the ragan loss, not {cfg.loss.name}")
-        if cfg.data.blur or cfg.data.noise:
+        if cfg.data.blur or cfg.data.noise or cfg.data.jpeg:
             raise GankitError("the textbook super-resolution loop makes LR inputs by bicubic downscaling only: set "
-                              "data.blur=0 and data.noise=0")
+                              "data.blur=0, data.noise=0 and data.jpeg=0")
         return
     if cfg.task == "pix2pix":
         if cfg.loss.name not in SUPPORTED_LOSSES + ("lsgan",):

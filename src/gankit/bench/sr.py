@@ -151,9 +151,9 @@ def run_sr_benchmark(out: Path, seeds: tuple[int, ...] = (0, 1, 2), psnr_budget:
     trained = _train_all(out, seeds, psnr_budget, gan_budget, jobs, threads, reuse, list(overrides or []))
     cfg = from_dict(json.loads((out / f"psnr-seed{seeds[0]}" / "config.json").read_text()))
     scale, d = cfg.model.scale, cfg.data
-    lr = degraded_test_inputs(hr, scale, d.blur, d.noise)
+    lr = degraded_test_inputs(hr, scale, d.blur, d.noise, d.jpeg)
     photos = {k: crop_to_multiple(v, scale) for k, v in photos.items()}
-    photo_lr = {k: degraded_test_inputs(v, scale, d.blur, d.noise) for k, v in photos.items()}
+    photo_lr = {k: degraded_test_inputs(v, scale, d.blur, d.noise, d.jpeg) for k, v in photos.items()}
     if inception:
         from gankit.metrics.features import INCEPTION_MISSING, get_extractor
 

@@ -43,11 +43,13 @@ class DataConfig:
     # super-resolution (task sr): the high-resolution images are cut into random patches of this side (0 = the
     # whole image) and the low-resolution inputs made from them on the device: optional Gaussian blur (sigma in
     # HR pixels), antialiased bicubic downsampling by model.scale, optional Gaussian noise (std in 0..255
-    # levels), rounding to 8-bit levels (docs/super-resolution.md)
+    # levels), rounding to 8-bit levels, optional JPEG at a random quality from `jpeg` to 95 (0 = no JPEG;
+    # Real-ESRGAN: 30) (docs/super-resolution.md)
     patch: int = 0
     degradation: str = "bicubic"
     blur: float = 0.0
     noise: float = 0.0
+    jpeg: int = 0
     rot90: bool = False  # random 90-degree rotations of the patches (with hflip: all 8 orientations)
     # toy 2-D mixtures
     num_samples: int = 100_000  # points drawn once, with the run's seed

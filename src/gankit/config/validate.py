@@ -159,6 +159,10 @@ def _sr(cfg: Config) -> None:
     _positive("data.patch", d.patch, allow_zero=True)
     _positive("data.blur", d.blur, allow_zero=True)
     _positive("data.noise", d.noise, allow_zero=True)
+    if d.jpeg and not 1 <= d.jpeg <= 95:
+        raise ConfigError(f"data.jpeg={d.jpeg}: the lowest JPEG quality, from 1 to 95 (0 = no JPEG compression)")
+    if d.jpeg and d.channels not in (1, 3):
+        raise ConfigError(f"data.jpeg needs 1 or 3 channels, not data.channels={d.channels}")
     if d.crop_padding:
         raise ConfigError("data.crop_padding does not apply to super-resolution (data.patch picks random patches): "
                           "set it to 0")

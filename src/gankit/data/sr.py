@@ -12,10 +12,14 @@ patch of each image (flipped and rotated when asked), and :func:`degrade` makes 
    antialias=True)``: the bicubic kernel stretched by the scale factor, as MATLAB's ``imresize`` and PIL's
    BICUBIC resize do, which is how the SR benchmarks make their LR images);
 3. optional Gaussian noise of std ``data.noise`` (in 0..255 levels), drawn from the caller's generator;
-4. rounding to the 8-bit grid and clamping, so that training inputs look like LR images saved as PNG.
+4. rounding to the 8-bit grid and clamping, so that training inputs look like LR images saved as PNG;
+5. optional JPEG compression (``data.jpeg``: the lowest quality; each image gets a quality drawn uniformly from
+   [jpeg, 95], the range Real-ESRGAN draws from with its lowest at 30: Wang et al. 2021), by Pillow's encoder
+   and decoder on the CPU (4:2:0 chroma subsampling, Pillow's default), so that inputs carry the blocking and
+   ringing of web pictures.
 
-The test images get the same degradation (with a fixed noise seed), so the metrics judge the model on LR
-inputs made the way its training inputs were.
+The test images get the same degradation (with a fixed seed for noise and JPEG qualities), so the metrics judge
+the model on LR inputs made the way its training inputs were.
 """
 
 from __future__ import annotations
@@ -61,13 +65,41 @@ def downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
                          align_corners=False)
 
 
+def jpeg_compress(x: torch.Tensor, lowest: int, generator: torch.Generator | None = None,
+                  highest: int = 95) -> torch.Tensor:
+    """Model-space images (B, 1 or 3, H, W) through a JPEG encode and decode (Pillow), each at a quality drawn
+    uniformly from [lowest, highest] with ``generator`` (a CPU generator, or the global CPU one)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"JPEG compression needs 1 or 3 channels, got {x.shape[1]}")
+    qualities = torch.randint(lowest, highest + 1, (x.shape[0],), generator=generator).tolist()
+    pixels = ((x.detach().float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu()
+    pixels = pixels.permute(0, 2, 3, 1).numpy()
+    out = []
+    for image, quality in zip(pixels, qualities):
+        buffer = io.BytesIO()
+        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, "JPEG", quality=quality)
+        decoded = np.asarray(Image.open(buffer))
+        out.append(torch.from_numpy(decoded.reshape(image.shape).copy()))
+    return torch.stack(out).permute(0, 3, 1, 2).to(x.device).float() / 127.5 - 1
+
+
 def degrade(hr: torch.Tensor, scale: int, blur: float = 0.0, noise: float = 0.0,
-            generator: torch.Generator | None = None) -> torch.Tensor:
-    """The LR input of HR images (model space, (B, C, H, W)): blur, bicubic downscale, noise, 8-bit rounding."""
+            generator: torch.Generator | None = None, jpeg: int = 0) -> torch.Tensor:
+    """The LR input of HR images (model space, (B, C, H, W)): blur, bicubic downscale, noise, 8-bit rounding,
+    JPEG at a random quality in [jpeg, 95] when ``jpeg`` > 0."""
     lr = downscale(gaussian_blur(hr.float(), blur), scale)
     if noise > 0:
         lr = lr + torch.randn(lr.shape, generator=generator, device=lr.device) * (noise / 127.5)
-    return quantize(lr)
+    lr = quantize(lr)
+    if jpeg > 0:
+        cpu_generator = generator if generator is None or generator.device.type == "cpu" else None
+        lr = jpeg_compress(lr, jpeg, cpu_generator)
+    return lr
 
 
 def bicubic_upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:

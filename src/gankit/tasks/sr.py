@@ -56,10 +56,12 @@ def sr_generator(cfg: Config) -> nn.Module:
     return RRDBNet(c, m.scale, m.width, m.growth, m.blocks, m.residual)
 
 
-def degraded_test_inputs(hr: torch.Tensor, scale: int, blur: float = 0.0, noise: float = 0.0) -> torch.Tensor:
-    """The LR inputs of uint8 HR test images, degraded as in training with a fixed noise seed; model space."""
+def degraded_test_inputs(hr: torch.Tensor, scale: int, blur: float = 0.0, noise: float = 0.0,
+                         jpeg: int = 0) -> torch.Tensor:
+    """The LR inputs of uint8 HR test images, degraded as in training with a fixed seed (noise, JPEG qualities);
+    model space."""
     gen = torch.Generator().manual_seed(TEST_NOISE_SEED)
-    return torch.cat([degrade(to_model_space(hr[i : i + 64]), scale, blur, noise, gen)
+    return torch.cat([degrade(to_model_space(hr[i : i + 64]), scale, blur, noise, gen, jpeg)
                       for i in range(0, len(hr), 64)])
 
 
@@ -138,7 +140,7 @@ class SRTask(Task):
         d = self.cfg.data
         return {"name": self.train_data.name, "sample_shape": [d.channels, d.resolution, d.resolution],
                 "is_image": True, "class_names": [], "scale": self.scale, "background": list(d.background),
-                "degradation": {"kind": d.degradation, "blur": d.blur, "noise": d.noise}}
+                "degradation": {"kind": d.degradation, "blur": d.blur, "noise": d.noise, "jpeg": d.jpeg}}
 
     def describe(self) -> str:
         m, d = self.cfg.model, self.cfg.data
@@ -159,7 +161,7 @@ class SRTask(Task):
         hr = random_patch(self.sampler.next()["x"], d.patch)
         if d.rot90:
             hr = random_rot90(hr)
-        lr = degrade(hr, self.scale, d.blur, d.noise)
+        lr = degrade(hr, self.scale, d.blur, d.noise, jpeg=d.jpeg)
         fmt = self.ctx.memory_format
         return lr.contiguous(memory_format=fmt), hr.contiguous(memory_format=fmt)
 
@@ -215,7 +217,7 @@ class SRTask(Task):
     def test_inputs(self, hr: torch.Tensor) -> torch.Tensor:
         """The LR inputs of uint8 HR test images, degraded as in training (fixed noise), model space."""
         d = self.cfg.data
-        return degraded_test_inputs(hr, self.scale, d.blur, d.noise)
+        return degraded_test_inputs(hr, self.scale, d.blur, d.noise, d.jpeg)
 
     def fixed_inputs(self, n: int, seed: int) -> dict[str, torch.Tensor]:
         """Centre crops (at most 128 px, a multiple of the scale) of ``n`` test images spread over the split."""
@@ -250,7 +252,8 @@ class SRTask(Task):
         result["protocol"].update({
             "test": f"{self.test_data.name}: every image of {self.test_source}, {d.resolution} px",
             "inputs": f"x{self.scale} antialiased bicubic downscale (blur {d.blur}, noise {d.noise}, noise seed "
-                      f"{TEST_NOISE_SEED}), rounded to 8 bits",
+                      f"{TEST_NOISE_SEED}), rounded to 8 bits"
+                      + (f", JPEG at qualities {d.jpeg}-95 (same seed)" if d.jpeg else ""),
             "generator": f"G{'_ema' if self.emas else ''}, eval mode, outputs rounded to 8 bits",
             "baselines": "bicubic: torch bicubic upscale (a=-0.75), clamped; nearest: pixel repetition",
             "seed": seed,
