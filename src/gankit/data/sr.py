@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.config import DataConfig
-from gankit.data import Dataset
+from gankit.data import Dataset, to_model_space, to_uint8
 from gankit.errors import DataError
 
 
@@ -77,15 +77,14 @@ def jpeg_compress(x: torch.Tensor, lowest: int, generator: torch.Generator | Non
     if x.shape[1] not in (1, 3):
         raise ValueError(f"JPEG compression needs 1 or 3 channels, got {x.shape[1]}")
     qualities = torch.randint(lowest, highest + 1, (x.shape[0],), generator=generator).tolist()
-    pixels = ((x.detach().float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu()
-    pixels = pixels.permute(0, 2, 3, 1).numpy()
+    pixels = to_uint8(x.detach()).cpu().permute(0, 2, 3, 1).numpy()
     out = []
     for image, quality in zip(pixels, qualities):
         buffer = io.BytesIO()
         Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, "JPEG", quality=quality)
         decoded = np.asarray(Image.open(buffer))
         out.append(torch.from_numpy(decoded.reshape(image.shape).copy()))
-    return torch.stack(out).permute(0, 3, 1, 2).to(x.device).float() / 127.5 - 1
+    return to_model_space(torch.stack(out).permute(0, 3, 1, 2).to(x.device))
 
 
 def degrade(hr: torch.Tensor, scale: int, blur: float = 0.0, noise: float = 0.0,
