@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--jacobian-truncation", type=float, metavar="F",
                    help="reject the fraction F of draws where ||dG/dz|| is largest (default: the run's "
                         "sample.jacobian_truncation; 0 turns it off)")
+    s.add_argument("--psi", type=float, help="StyleGAN2: truncation in W, w_avg + psi (w - w_avg) (default: the "
+                   "run's sample.truncation_psi; 1 = off, 0 = the average image)")
     s.add_argument("--class", dest="class_", metavar="C", help="class index or name (conditional models)")
     s.add_argument("--format", choices=("png", "npy"), help="default: from the --out suffix")
     s.add_argument("--no-ema", action="store_true", help="use the trained G instead of its EMA")
@@ -368,10 +370,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     jt = args.jacobian_truncation
     if jt is not None and not 0 <= jt < 1:
         raise GankitError(f"--jacobian-truncation must be in [0, 1), got {jt}")
+    if args.psi is not None and args.psi < 0:
+        raise GankitError(f"--psi must be 0 or more (1 = no truncation), got {args.psi}")
     fmt = args.format or ("npy" if args.out.endswith(".npy") else "png")
     loaded = load_generator(args.run, use_ema=not args.no_ema)
     path = sample_to_file(loaded, args.out, n=args.n, seed=args.seed, truncation=args.truncation,
-                          class_=args.class_, fmt=fmt, jacobian_truncation=jt)
+                          class_=args.class_, fmt=fmt, jacobian_truncation=jt, psi=args.psi)
     print(f"[gankit] wrote {args.n} samples to {path}")
     return 0
 

@@ -113,6 +113,15 @@ def mean_over_processes(values: dict[str, float]) -> dict[str, float]:
     return dict(zip(keys, t.cpu().tolist()))
 
 
+def sum_over_processes(t: torch.Tensor) -> torch.Tensor:
+    """The sum of ``t`` over all processes, as a new tensor on ``t``'s device (no host sync on CUDA)."""
+    if not is_distributed():
+        return t
+    out = t.detach().to(_comm_device(), copy=True)
+    dist.all_reduce(out)
+    return out.to(t.device)
+
+
 def any_process(flag: bool) -> bool:
     """True on every process if ``flag`` is true on any (a collective: all processes must call it)."""
     if not is_distributed():

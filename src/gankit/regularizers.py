@@ -1,4 +1,5 @@
-"""Regularizers of D: penalties added to its loss, and constraints applied to its weights or inputs."""
+"""Regularizers: penalties added to D's loss (and, for StyleGAN2, G's), and constraints applied to D's weights or
+inputs."""
 
 from __future__ import annotations
 
@@ -59,6 +60,37 @@ def r1_penalty(critic: Critic, real: Tensor) -> Tensor:
     The caller multiplies by gamma / 2. The graph is kept (``create_graph=True``) so it trains D.
     """
     return _input_grad(critic, real).pow(2).sum(dim=1).mean()
+
+
+def path_lengths(images: Tensor, ws: Tensor, noise: Tensor | None = None) -> Tensor:
+    """||J_w^T y||_2 per sample, y ~ N(0, I) / sqrt(H W): StyleGAN2's path lengths (Karras et al. 2020, eq. 4).
+
+    ``images`` (B, C, H, W) must come from ``ws`` (B, L, w_dim) through the synthesis network. J_w^T y is the
+    gradient of sum(images * y) with respect to ``ws`` (one backward pass, no explicit Jacobian); as in the
+    paper's code its squared norm is summed over w's features and averaged over the L layers' copies of w. The
+    graph is kept (``create_graph=True``) so the penalty trains G. ``noise`` fixes y (else it is drawn).
+    """
+    h, w = images.shape[2], images.shape[3]
+    if noise is None:
+        noise = torch.randn_like(images)
+    y = noise / (h * w) ** 0.5
+    (grad,) = torch.autograd.grad((images.float() * y.float()).sum(), ws, create_graph=True)
+    return grad.float().pow(2).sum(dim=2).mean(dim=1).sqrt()
+
+
+def path_length_penalty(lengths: Tensor, pl_mean: Tensor, decay: float,
+                        batch_mean: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """(E[(||J_w^T y|| - a)^2], the updated a): the path-length penalty around its running mean a.
+
+    a <- a + decay (mean(lengths) - a) first (the paper's exponential moving average, decay 0.01), then the
+    penalty is taken against the new a (detached). ``batch_mean`` replaces mean(lengths) in the update (the mean
+    over every process of a multi-process run). The caller multiplies by the weight (2 in the paper) and, for
+    lazy regularization, by the interval (4).
+    """
+    if batch_mean is None:
+        batch_mean = lengths.detach().mean()
+    new_mean = pl_mean.detach().lerp(batch_mean.detach().to(pl_mean.dtype), decay)
+    return (lengths - new_mean).pow(2).mean(), new_mean
 
 
 def clip_weights_(module: nn.Module, clip: float) -> None:

@@ -41,8 +41,10 @@ def standing_statistics(net: nn.Module, num_classes: int = 0, batches: int = 16,
 
 @torch.no_grad()
 def generate(net: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None,
-             batch_size: int = 256) -> torch.Tensor:
-    """G(z, labels) in eval mode, in batches; BatchNorm uses standing statistics."""
+             batch_size: int = 256, psi: float = 1.0, cutoff: int = 0) -> torch.Tensor:
+    """G(z, labels) in eval mode, in batches; BatchNorm uses standing statistics. ``psi`` < 1 truncates a
+    StyleGAN generator in W (for its first ``cutoff`` layers; 0 = all)."""
+    style = {} if psi == 1 else {"psi": psi, "cutoff": cutoff or None}
     if _has_batchnorm(net):
         net = standing_statistics(net, getattr(net, "num_classes", 0))
     was_training = net.training
@@ -52,7 +54,7 @@ def generate(net: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None
     for i in range(0, z.shape[0], batch_size):
         zb = z[i : i + batch_size].to(device)
         lb = labels[i : i + batch_size].to(device) if labels is not None else None
-        outs.append(net(zb, lb).float())
+        outs.append(net(zb, lb, **style).float())
     net.train(was_training)
     return torch.cat(outs)
 
@@ -154,9 +156,10 @@ def draw_latents(net: nn.Module, n: int, generator: torch.Generator, labels: tor
 
 def sample_generator(net: nn.Module, n: int, seed: int = 0, labels: torch.Tensor | None = None,
                      truncation: float | None = None, jacobian_truncation: float = 0.0,
-                     projections: int = 8) -> torch.Tensor:
+                     projections: int = 8, psi: float = 1.0, cutoff: int = 0) -> torch.Tensor:
     """``n`` outputs of a z -> sample generator (float; [-1, 1] for images), noise from a generator seeded with
-    ``seed``; ``labels`` (for a conditional G) stay with their rows. See :func:`draw_latents` for the knobs."""
+    ``seed``; ``labels`` (for a conditional G) stay with their rows. See :func:`draw_latents` and
+    :func:`generate` for the knobs."""
     gen = torch.Generator().manual_seed(seed)
     z = draw_latents(net, n, gen, labels, truncation, jacobian_truncation, projections)
-    return generate(net, z, labels)
+    return generate(net, z, labels, psi=psi, cutoff=cutoff)

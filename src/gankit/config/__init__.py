@@ -2,7 +2,7 @@
 
 A config is a tree of dataclasses. Its ``task`` key names the family (``gan``, ``pix2pix``, ``cyclegan``),
 which decides what the ``model`` and ``loss`` sections are (:mod:`gankit.config.families`); ``data``,
-``train``, ``eval`` and ``sample`` are shared (:mod:`gankit.config.sections`). Everything that reaches a
+``train``, ``eval``, ``sample`` and ``augment`` are shared (:mod:`gankit.config.sections`). Everything that reaches a
 config from outside (a preset, a user's YAML file, a ``--set`` on the command line, the ``config.json`` of
 a run being resumed) goes through :func:`from_dict`, which rejects unknown keys, wrong types and
 impossible values with one :class:`~gankit.errors.ConfigError` line that names the key.
@@ -40,6 +40,7 @@ from gankit.config.sections import (
     PAIRED_DATASETS,
     TOY_DATASETS,
     UNPAIRED_DATASETS,
+    AugmentConfig,
     DataConfig,
     EvalConfig,
     OptimConfig,
@@ -49,7 +50,8 @@ from gankit.config.sections import (
 from gankit.errors import ConfigError
 
 __all__ = [
-    "Config", "DataConfig", "OptimConfig", "TrainConfig", "EvalConfig", "SampleConfig", "ModelConfig", "LossConfig",
+    "Config", "AugmentConfig", "DataConfig", "OptimConfig", "TrainConfig", "EvalConfig", "SampleConfig",
+    "ModelConfig", "LossConfig",
     "Pix2PixModelConfig", "Pix2PixLossConfig", "CycleGANModelConfig", "CycleGANLossConfig", "Family", "FAMILIES",
     "LOSS_NAMES", "METRIC_NAMES", "EXTRACTOR_NAMES", "IMAGE_DATASETS", "TOY_DATASETS", "PAIRED_DATASETS",
     "UNPAIRED_DATASETS", "FOLDER_DATASETS", "DATASET_NAMES", "from_dict", "to_dict", "merge", "parse_override",
@@ -69,13 +71,15 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     @property
     def family(self) -> Family:
         return FAMILIES[self.task]
 
 
-_SHARED = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig, "sample": SampleConfig}
+_SHARED = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig, "sample": SampleConfig,
+           "augment": AugmentConfig}
 
 
 def from_dict(raw: dict) -> Config:

@@ -15,6 +15,7 @@ LOSS_NAMES: tuple[str, ...] = ("minimax", "nonsaturating", "lsgan", "wasserstein
 METRIC_NAMES: tuple[str, ...] = ("fid", "kid", "is", "pr", "dc", "class")
 EXTRACTOR_NAMES: tuple[str, ...] = ("inception", "mnist-classifier", "fashion-mnist-classifier")
 PERCEPTUAL_LAYERS: tuple[str, ...] = ("conv2d_2b", "conv2d_4a")  # gankit.nets.perceptual cut points
+DIFFAUGMENT_POLICIES: tuple[str, ...] = ("color", "translation", "cutout")  # gankit.data.d_augment
 
 
 # --------------------------------------------------------------------------- gan: z -> sample
@@ -24,11 +25,11 @@ PERCEPTUAL_LAYERS: tuple[str, ...] = ("conv2d_2b", "conv2d_4a")  # gankit.nets.p
 class ModelConfig:
     """Architecture of G and D (task gan)."""
 
-    arch: str = "dcgan"  # mlp | dcgan
+    arch: str = "dcgan"  # mlp | dcgan | stylegan2
     z_dim: int = 100
     z_categories: int = 0  # a categorical code of this many values beside z (0 = off); see gankit.latent
     width: float = 1.0  # dcgan: channel multiplier (1.0 = 64 base channels)
-    max_channels: int = 512  # dcgan: cap on channels per layer
+    max_channels: int = 512  # dcgan, stylegan2: cap on channels per layer
     g_hidden: list[int] = field(default_factory=lambda: [256, 512, 1024])  # mlp only
     d_hidden: list[int] = field(default_factory=lambda: [512, 256])  # mlp only
     g_norm: str = "batch"  # batch | none
@@ -38,6 +39,15 @@ class ModelConfig:
     conditional: bool = False  # class labels into G and D (needs a labelled dataset)
     cond_d: str = "projection"  # concat | projection
     embed_dim: int = 0  # G's label embedding size (0 = number of classes)
+    # stylegan2 (Karras et al. 2020; docs/stylegan2.md): channels at resolution r are min(channel_base // r,
+    # max_channels); z is normalized, mapped to w by an MLP, and w modulates every convolution
+    w_dim: int = 512  # stylegan2: size of w (the mapping network's width)
+    mapping_layers: int = 8  # stylegan2: layers of the mapping network
+    mapping_lr_mult: float = 0.01  # stylegan2: the mapping network's learning-rate multiplier
+    channel_base: int = 16384  # stylegan2: channels at resolution r = min(channel_base // r, max_channels)
+    style_mixing: float = 0.9  # stylegan2: probability that a training batch mixes two w's at a random layer
+    modconv: str = "batched"  # stylegan2: modulated convolution as a grouped conv or scaled inputs (same maths)
+    mbstd_group: int = 4  # stylegan2: D's minibatch standard deviation over groups of this many samples
 
 
 @dataclass
@@ -55,6 +65,13 @@ class LossConfig:
     topk: float = 1.0  # top-k training (Sinha et al. 2020): G learns from this fraction of its batch, the
     #                    samples D finds most real (1 = all)
     topk_steps: int = 0  # anneal the fraction linearly from 1 to topk over this many steps (0 = at once)
+    # path-length regularization (Karras et al. 2020, StyleGAN2 section 3.2; model.arch=stylegan2 only): a lazy
+    # G phase every pl_every steps, on batch_size // pl_batch_shrink samples, adds
+    # pl_weight * pl_every * E[(||J_w^T y|| - a)^2], a the running mean of the lengths (decay pl_decay)
+    pl_weight: float = 0.0  # 0 = off; the paper: 2
+    pl_every: int = 4
+    pl_decay: float = 0.01
+    pl_batch_shrink: int = 2
 
 
 # --------------------------------------------------------------------------- image-to-image translation
@@ -154,8 +171,9 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "gan": Family(ModelConfig, LossConfig, ("mnist", "fashion-mnist", "digits", "folder", "ring", "grid"),
-                  "noise (and labels) -> samples: MLP GAN, DCGAN, conditional GAN"),
+    "gan": Family(ModelConfig, LossConfig,
+                  ("mnist", "fashion-mnist", "digits", "folder", "fluent-emoji-3d", "ring", "grid"),
+                  "noise (and labels) -> samples: MLP GAN, DCGAN, conditional GAN, StyleGAN2"),
     "pix2pix": Family(Pix2PixModelConfig, Pix2PixLossConfig, ("emoji-pairs", "paired-folder"),
                       "paired image-to-image translation (Isola et al. 2017)"),
     "cyclegan": Family(CycleGANModelConfig, CycleGANLossConfig, ("emoji-pairs", "paired-folder", "unpaired-folder"),

@@ -14,9 +14,9 @@ IMAGE_DATASETS = ("mnist", "fashion-mnist", "digits", "folder")
 TOY_DATASETS = ("ring", "grid")
 PAIRED_DATASETS = ("emoji-pairs", "paired-folder")
 UNPAIRED_DATASETS = ("unpaired-folder",)
-SR_DATASETS = ("fluent-emoji-3d",)  # high-resolution images for super-resolution (and any folder)
+EMOJI_DATASETS = ("fluent-emoji-3d",)  # 256 px RGB pictures: super-resolution, and z -> image at any size
 FOLDER_DATASETS = ("folder", "paired-folder", "unpaired-folder")
-DATASET_NAMES = IMAGE_DATASETS + TOY_DATASETS + PAIRED_DATASETS + UNPAIRED_DATASETS + SR_DATASETS
+DATASET_NAMES = IMAGE_DATASETS + TOY_DATASETS + PAIRED_DATASETS + UNPAIRED_DATASETS + EMOJI_DATASETS
 DEGRADATIONS = ("bicubic",)
 
 
@@ -26,10 +26,15 @@ class DataConfig:
 
     # mnist | fashion-mnist | digits | folder | ring | grid (one image or point per sample);
     # emoji-pairs | paired-folder (aligned A/B pairs) | unpaired-folder (two unmatched sets A and B);
-    # fluent-emoji-3d (256 px pictures for super-resolution)
+    # fluent-emoji-3d (256 px RGB pictures: super-resolution, or z -> image at data.resolution)
     name: str = "mnist"
     path: str | None = None  # the folder for folder, paired-folder and unpaired-folder
-    split: str = "train"
+    split: str = "train"  # train | test; fluent-emoji-3d in the gan family also: all (train and test)
+    # a fixed random subset of this many images (0 = all), drawn with subset_seed (small-data experiments);
+    # base_emoji_only first drops skin-tone variants (emoji data), so the subset holds no recoloured twins
+    subset: int = 0
+    subset_seed: int = 0
+    base_emoji_only: bool = False
     resolution: int = 32  # images are resized to resolution x resolution
     channels: int = 1  # 1 (grayscale) or 3 (RGB)
     background: list[int] = field(default_factory=lambda: [255, 255, 255])  # RGBA composited on this
@@ -61,6 +66,22 @@ class DataConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Differentiable augmentation of everything D sees, real and generated alike (task gan), for small datasets:
+    DiffAugment (Zhao et al. 2020) or ADA's adaptive pipeline (Karras et al. 2020); docs/small-data.md."""
+
+    kind: str = "none"  # none | diffaugment | ada
+    policy: list[str] = field(default_factory=lambda: ["color", "translation", "cutout"])  # diffaugment's ops
+    # ada: p starts at p_init; every `interval` steps it moves by sign(r_t - target) * images / speed_images,
+    # where r_t = E[sign(D(real))] over those steps, so p can go from 0 to 1 in speed_images images
+    target: float = 0.6
+    interval: int = 4
+    speed_images: int = 500_000
+    p_init: float = 0.0
+    adaptive: bool = True  # ada: false keeps p at p_init (a fixed augmentation probability)
+
+
+@dataclass
 class OptimConfig:
     """One optimizer."""
 
@@ -88,6 +109,9 @@ class TrainConfig:
     lr_decay_start: float = 0.0  # fraction of the run after which the decay begins
     ema: float = 0.999  # decay of the EMA copy of each generator used for samples (0 = no EMA)
     ema_start: int = 0  # copy G into the EMA until this step, then average
+    # EMA ramp-up (StyleGAN2-ADA): the EMA's half-life is at most this fraction of the steps so far (0 = off),
+    # so early weights are forgotten fast: decay_t = min(ema, 0.5 ** (1 / (ema_rampup * step)))
+    ema_rampup: float = 0.0
     seed: int = 0
     device: str = "auto"  # auto (cuda > mps > cpu) | cpu | cuda | cuda:N | mps
     deterministic: bool = False  # torch.use_deterministic_algorithms; bit-exact resume on CPU
@@ -136,3 +160,7 @@ class SampleConfig:
 
     jacobian_truncation: float = 0.0  # reject this fraction of draws with the largest ||dG/dz|| (JBT); 0 = off
     jacobian_projections: int = 8  # directions for the ||dG/dz|| estimate (exact when z_dim <= this)
+    # stylegan2: the truncation trick in W (Karras et al. 2019): w = w_avg + psi (w - w_avg) for the first
+    # truncation_cutoff layers (0 = all); psi 1 = off, 0 = the average image
+    truncation_psi: float = 1.0
+    truncation_cutoff: int = 0

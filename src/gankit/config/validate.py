@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gankit.config.families import EXTRACTOR_NAMES, FAMILIES, LOSS_NAMES, METRIC_NAMES, PERCEPTUAL_LAYERS
+from gankit.config.families import (
+    DIFFAUGMENT_POLICIES,
+    EXTRACTOR_NAMES,
+    FAMILIES,
+    LOSS_NAMES,
+    METRIC_NAMES,
+    PERCEPTUAL_LAYERS,
+)
 from gankit.config.sections import (
     DATASET_NAMES,
     DEGRADATIONS,
+    EMOJI_DATASETS,
     FOLDER_DATASETS,
     PAIRED_DATASETS,
-    SR_DATASETS,
     TOY_DATASETS,
 )
 from gankit.errors import ConfigError
@@ -40,6 +47,7 @@ def validate(cfg: Config) -> None:
     {"gan": _gan, "pix2pix": _translation, "cyclegan": _translation, "sr": _sr}[cfg.task](cfg)
     _train(cfg)
     _eval(cfg)
+    _augment(cfg)
 
 
 def _data(cfg: Config) -> None:
@@ -50,8 +58,15 @@ def _data(cfg: Config) -> None:
         raise ConfigError(f"data.name={d.name} is not data for task {cfg.task}: it trains on {', '.join(family.data)}")
     if d.name in FOLDER_DATASETS and not d.path:
         raise ConfigError(f"data.name={d.name} needs a path: pass --data PATH (or set data.path)")
-    if d.name in SR_DATASETS and cfg.task != "sr":
-        raise ConfigError(f"data.name={d.name} is super-resolution data: use task sr")
+    splits = ("train", "test", "all") if d.name in EMOJI_DATASETS and cfg.task == "gan" else ("train", "test")
+    if d.name in EMOJI_DATASETS or d.name in PAIRED_DATASETS:
+        _choice("data.split", d.split, splits)
+    _positive("data.subset", d.subset, allow_zero=True)
+    if (d.subset or d.base_emoji_only) and cfg.task != "gan":
+        raise ConfigError(f"data.subset and data.base_emoji_only pick training images for task gan, not {cfg.task}")
+    if d.base_emoji_only and d.name not in EMOJI_DATASETS:
+        raise ConfigError(f"data.base_emoji_only drops skin-tone variants of emoji ({', '.join(EMOJI_DATASETS)}), "
+                          f"not of {d.name}")
     if d.path and d.name not in FOLDER_DATASETS:
         raise ConfigError(f"data.path is set but data.name is {d.name!r}: use data.name=folder with a path")
     if d.channels not in (1, 3):
@@ -78,7 +93,7 @@ def _data(cfg: Config) -> None:
 def _gan(cfg: Config) -> None:
     d, m, lo, t = cfg.data, cfg.model, cfg.loss, cfg.train
     toy = d.name in TOY_DATASETS
-    _choice("model.arch", m.arch, ("mlp", "dcgan"))
+    _choice("model.arch", m.arch, ("mlp", "dcgan", "stylegan2"))
     _choice("model.g_norm", m.g_norm, ("batch", "none"))
     _choice("model.d_norm", m.d_norm, ("batch", "layer", "none"))
     _choice("model.cond_d", m.cond_d, ("concat", "projection"))
@@ -90,12 +105,21 @@ def _gan(cfg: Config) -> None:
     for key, sizes in (("model.g_hidden", m.g_hidden), ("model.d_hidden", m.d_hidden)):
         if not sizes or any(s <= 0 for s in sizes):
             raise ConfigError(f"{key}: must be a non-empty list of positive sizes, got {sizes}")
-    if m.arch == "dcgan":
+    if m.arch in ("dcgan", "stylegan2"):
         if toy:
-            raise ConfigError("model.arch=dcgan needs image data; toy 2-D data uses model.arch=mlp")
+            raise ConfigError(f"model.arch={m.arch} needs image data; toy 2-D data uses model.arch=mlp")
         r = d.resolution
-        if r < 8 or r & (r - 1):
-            raise ConfigError(f"data.resolution: dcgan needs a power of two >= 8, got {r}")
+        if r < 8 or r & (r - 1) or (m.arch == "stylegan2" and r > 1024):
+            raise ConfigError(f"data.resolution: {m.arch} needs a power of two >= 8, got {r}")
+    if m.arch == "stylegan2":
+        _stylegan2(cfg)
+    else:
+        for key in ("pl_weight",):
+            if getattr(lo, key):
+                raise ConfigError(f"loss.{key} is StyleGAN2's path-length regularizer: it needs model.arch=stylegan2")
+        if cfg.sample.truncation_psi != 1:
+            raise ConfigError("sample.truncation_psi truncates in StyleGAN's W space: it needs model.arch=stylegan2 "
+                              "(other generators: sample.jacobian_truncation)")
     if m.conditional and toy:
         raise ConfigError("model.conditional=true needs labels; toy 2-D data has none")
     _positive("model.pack", m.pack)
@@ -122,12 +146,13 @@ def _gan(cfg: Config) -> None:
         raise ConfigError(
             f"loss.weight_clip is the WGAN critic constraint; it needs loss.name=wasserstein, not {lo.name}"
         )
-    if lo.gp_weight > 0 and m.d_norm == "batch":
+    batch_norm_d = m.d_norm == "batch" and m.arch != "stylegan2"  # StyleGAN2's D has no normalization layers
+    if lo.gp_weight > 0 and batch_norm_d:
         raise ConfigError(
             "loss.gp_weight>0 with model.d_norm=batch: batch norm mixes samples, so the per-sample "
             "gradient penalty is wrong (Gulrajani et al. 2017); set model.d_norm=layer or none"
         )
-    if lo.r1_gamma > 0 and m.d_norm == "batch":
+    if lo.r1_gamma > 0 and batch_norm_d:
         raise ConfigError("loss.r1_gamma>0 with model.d_norm=batch: set model.d_norm=layer or none")
     penalty = lo.gp_weight > 0 or lo.r1_gamma > 0
     if t.compile and penalty:
@@ -142,6 +167,58 @@ def _gan(cfg: Config) -> None:
             f"got {cfg.sample.jacobian_truncation}"
         )
     _positive("sample.jacobian_projections", cfg.sample.jacobian_projections)
+
+
+def _stylegan2(cfg: Config) -> None:
+    m, lo, t, sc = cfg.model, cfg.loss, cfg.train, cfg.sample
+    for key in ("w_dim", "mapping_layers", "mapping_lr_mult", "channel_base", "mbstd_group"):
+        _positive(f"model.{key}", getattr(m, key))
+    if m.channel_base // cfg.data.resolution < 1:
+        raise ConfigError(f"model.channel_base={m.channel_base} leaves no channels at {cfg.data.resolution} px: "
+                          f"raise it to at least {cfg.data.resolution}")
+    _choice("model.modconv", m.modconv, ("batched", "grouped"))
+    if not 0 <= m.style_mixing <= 1:
+        raise ConfigError(f"model.style_mixing: a probability in [0, 1], got {m.style_mixing}")
+    if m.z_categories:
+        raise ConfigError("model.z_categories is not supported by stylegan2: set it to 0")
+    if m.pack > 1:
+        raise ConfigError("model.pack>1 (PacGAN) is not supported by stylegan2 (its D has minibatch std): set it to 1")
+    if m.spectral_norm:
+        raise ConfigError("model.spectral_norm is not supported by stylegan2 (equalized learning rate instead)")
+    _positive("loss.pl_weight", lo.pl_weight, allow_zero=True)
+    _positive("loss.pl_every", lo.pl_every)
+    _positive("loss.pl_batch_shrink", lo.pl_batch_shrink)
+    if not 0 < lo.pl_decay <= 1:
+        raise ConfigError(f"loss.pl_decay: must be in (0, 1], got {lo.pl_decay}")
+    if lo.pl_weight > 0 and t.compile:
+        raise ConfigError("train.compile=true with loss.pl_weight>0: torch.compile cannot differentiate twice; "
+                          "turn one of them off")
+    if lo.pl_weight > 0 and t.precision == "fp16":
+        raise ConfigError("train.precision=fp16 with loss.pl_weight>0 is not supported: use train.precision=bf16")
+    if sc.truncation_psi < 0:
+        raise ConfigError(f"sample.truncation_psi: must be 0 or more (1 = off), got {sc.truncation_psi}")
+    _positive("sample.truncation_cutoff", sc.truncation_cutoff, allow_zero=True)
+
+
+def _augment(cfg: Config) -> None:
+    a = cfg.augment
+    _choice("augment.kind", a.kind, ("none", "diffaugment", "ada"))
+    if a.kind == "none":
+        return
+    if cfg.task != "gan":
+        raise ConfigError(f"augment.kind={a.kind}: D's augmentations are built for task gan so far, not {cfg.task}")
+    if cfg.data.name in TOY_DATASETS:
+        raise ConfigError(f"augment.kind={a.kind} augments images; 2-D toy data has none: set augment.kind=none")
+    for op in a.policy:
+        _choice("augment.policy", op, DIFFAUGMENT_POLICIES)
+    if not 0 < a.target < 1:
+        raise ConfigError(f"augment.target: the r_t that ADA aims at, in (0, 1), got {a.target}")
+    _positive("augment.interval", a.interval)
+    _positive("augment.speed_images", a.speed_images)
+    if not 0 <= a.p_init < 1:
+        raise ConfigError(f"augment.p_init: a probability in [0, 1), got {a.p_init}")
+    if cfg.model.pack > 1:
+        raise ConfigError("augment with model.pack>1 is not supported: set one of them off")
 
 
 def _sr(cfg: Config) -> None:
@@ -247,6 +324,7 @@ def _train(cfg: Config) -> None:
         raise ConfigError(f"train.lr_decay_start: must be in [0, 1), got {t.lr_decay_start}")
     if not 0 <= t.ema < 1:
         raise ConfigError(f"train.ema: must be in [0, 1) (0 turns EMA off), got {t.ema}")
+    _positive("train.ema_rampup", t.ema_rampup, allow_zero=True)
     _positive("train.ema_start", t.ema_start, allow_zero=True)
     for key in ("log_every", "sample_every", "ckpt_every", "keep_ckpts", "grid_size"):
         _positive(f"train.{key}", getattr(t, key))

@@ -134,7 +134,15 @@ def build_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
         from gankit.data.folder import load_image_folder
 
         images, labels, names = load_image_folder(cfg.path, cfg.resolution, cfg.channels, tuple(cfg.background))
-        return Dataset.images(f"folder:{cfg.path}", images, labels, names)
+        return subset(Dataset.images(f"folder:{cfg.path}", images, labels, names), cfg)
+    if cfg.name == "fluent-emoji-3d":
+        from gankit.data.fluent import load_fluent_images
+
+        images, codes = load_fluent_images(cfg.split, cfg.resolution, cfg.channels, tuple(cfg.background))
+        ds = Dataset.images(f"fluent-emoji-3d:{cfg.split}", images)
+        ds.ids = codes
+        print(f"[gankit] fluent-emoji-3d {cfg.split}: {len(ds)} pictures at {cfg.resolution} px", file=sys.stderr)
+        return subset(ds, cfg)
     from gankit.data import builtin
 
     loaders = {"mnist": builtin.load_mnist, "fashion-mnist": builtin.load_fashion_mnist}
@@ -147,7 +155,29 @@ def build_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
     else:
         raise DataError(f"data.name={cfg.name} is not single-image data: it is loaded by gankit.data.paired")
     print(f"[gankit] {cfg.name} {cfg.split}: {len(images)} images", file=sys.stderr)
-    return Dataset.images(cfg.name, fit_images(images, cfg), labels, names)
+    return subset(Dataset.images(cfg.name, fit_images(images, cfg), labels, names), cfg)
+
+
+def subset(ds: Dataset, cfg: DataConfig) -> Dataset:
+    """``data.subset`` images drawn at random with ``data.subset_seed`` (after dropping skin-tone variants with
+    ``data.base_emoji_only``), in their original order; the dataset itself when neither is set."""
+    if not (cfg.subset or cfg.base_emoji_only):
+        return ds
+    keep = list(range(len(ds)))
+    if cfg.base_emoji_only:
+        from gankit.data.emoji import SKIN_TONES
+
+        keep = [i for i in keep if not any(t in ds.ids[i].split("-") for t in SKIN_TONES)]
+    if cfg.subset:
+        if cfg.subset > len(keep):
+            raise DataError(f"data.subset={cfg.subset} but {ds.name} has {len(keep)} images"
+                            f"{' without skin-tone variants' if cfg.base_emoji_only else ''}: lower it")
+        gen = torch.Generator().manual_seed(cfg.subset_seed)
+        keep = sorted(keep[i] for i in torch.randperm(len(keep), generator=gen)[: cfg.subset].tolist())
+    what = f"{len(keep)} of {len(ds)}" + (" (no skin-tone variants)" if cfg.base_emoji_only else "")
+    what += f", subset seed {cfg.subset_seed}" if cfg.subset else ""
+    print(f"[gankit] {ds.name}: training on {what}", file=sys.stderr)
+    return ds.select(keep, f"{ds.name}[{what}]")
 
 
 from gankit.data.sampler import BatchSampler  # noqa: E402  (re-exported: it needs Dataset above)

@@ -79,3 +79,26 @@ def fluent_folder(split: str) -> Path:
     if split not in SPLITS:
         raise DataError(f"fluent-emoji-3d has the splits train and test, not {split!r}: set data.split")
     return fetch_fluent() / split
+
+
+def load_fluent_images(split: str, resolution: int, channels: int = 3,
+                       background: tuple[int, int, int] = (255, 255, 255)):
+    """The pictures of ``split`` (train, test, or all: train then test) decoded at ``resolution``, with their codes
+    (uint8 (N, C, R, R), list of N codes in the same order)."""
+    from gankit.data.folder import load_image_folder, scan_images
+
+    if split not in (*SPLITS, "all"):
+        raise DataError(f"fluent-emoji-3d has the splits train, test and all, not {split!r}: set data.split")
+    parts, codes = [], []
+    for part in SPLITS if split == "all" else (split,):
+        folder = fluent_folder(part)
+        images, _, _ = load_image_folder(folder, resolution, channels, background)
+        names = [p.stem for p in scan_images(folder)]
+        if len(names) != len(images):
+            raise DataError(f"{folder}: {len(names)} files but {len(images)} decoded; run `gankit fetch "
+                            "fluent-emoji-3d` again to restore the cache")
+        parts.append(images)
+        codes += names
+    import torch
+
+    return torch.cat(parts), codes

@@ -23,7 +23,7 @@ import torch
 from gankit.errors import GankitError
 
 BUILTIN_SPLITS = {"mnist": ("train", "test"), "fashion-mnist": ("train", "test"), "digits": ("train",),
-                  "emoji-pairs": ("train", "test")}
+                  "emoji-pairs": ("train", "test"), "fluent-emoji-3d": ("train", "test", "all")}
 
 
 @dataclass
@@ -89,6 +89,11 @@ def load_images(spec: str, n: int | None = None, seed: int = 0, resolution: int 
         if name == "emoji-pairs":
             images, side = _emoji_side(split, side or "B", resolution, channels)
             content = f"{name}:{split}:{side}:{len(images)}"
+        elif name == "fluent-emoji-3d":
+            from gankit.data.fluent import load_fluent_images
+
+            images = load_fluent_images(split, resolution or 256, channels or 3)[0]
+            content = f"{name}:{split}:{len(images)}"
         else:
             loader = {"mnist": builtin.load_mnist, "fashion-mnist": builtin.load_fashion_mnist}.get(name)
             images = loader(split)[0] if loader else builtin.load_digits()[0]
@@ -161,6 +166,8 @@ def default_reference(data: dict) -> str:
         return f"{name}:test"
     if name == "digits":
         return "digits"
+    if name == "fluent-emoji-3d":  # every picture of the split trained on (a subset's run: its whole split)
+        return f"fluent-emoji-3d:{data.get('split') or 'all'}"
     if name == "folder" and data.get("path"):
         return data["path"]
     raise GankitError(f"no default reference images for dataset {name!r}: pass --ref")

@@ -13,7 +13,7 @@ from gankit.infer import LoadedModel, load_model
 
 def _data(loaded: LoadedModel) -> dict:
     d = loaded.cfg.data
-    return {"dataset": d.name, "resolution": d.resolution, "channels": d.channels, "path": d.path,
+    return {"dataset": d.name, "resolution": d.resolution, "channels": d.channels, "path": d.path, "split": d.split,
             "step": loaded.step, "direction": d.direction, "family": loaded.family}
 
 

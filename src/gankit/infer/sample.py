@@ -23,16 +23,22 @@ def _class_index(loaded: LoadedModel, class_: str | None) -> int | None:
 
 
 def sample_outputs(loaded: LoadedModel, n: int, seed: int = 0, truncation: float | None = None,
-                   class_: str | None = None, jacobian_truncation: float | None = None
+                   class_: str | None = None, jacobian_truncation: float | None = None, psi: float | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``n`` outputs of G (float, [-1, 1] for images) and the labels asked for (None if unconditional).
 
-    Labels cycle through the classes (balanced) unless ``class_`` picks one. ``jacobian_truncation``
-    None takes the run's ``sample.jacobian_truncation``. The noise comes from a generator seeded with ``seed``.
+    Labels cycle through the classes (balanced) unless ``class_`` picks one. ``jacobian_truncation`` and
+    ``psi`` (StyleGAN's truncation in W) None take the run's ``sample`` settings. The noise comes from a
+    generator seeded with ``seed``.
     """
     sample_cfg = loaded.cfg.sample if loaded.cfg is not None else None
     if jacobian_truncation is None:
         jacobian_truncation = sample_cfg.jacobian_truncation if sample_cfg else 0.0
+    if psi is None:
+        psi = sample_cfg.truncation_psi if sample_cfg else 1.0
+    if psi != 1 and not hasattr(loaded.net, "w_avg"):
+        raise GankitError("--psi truncates StyleGAN's W space; this generator has none (use --truncation for z)")
+    cutoff = sample_cfg.truncation_cutoff if sample_cfg else 0
     labels = None
     idx = _class_index(loaded, class_)
     if loaded.num_classes:
@@ -40,11 +46,12 @@ def sample_outputs(loaded: LoadedModel, n: int, seed: int = 0, truncation: float
     gen = torch.Generator().manual_seed(seed)
     z = draw_latents(loaded.net, n, gen, labels, truncation, jacobian_truncation,
                      sample_cfg.jacobian_projections if sample_cfg else 8)
-    return generate(loaded.net, z, labels), labels
+    return generate(loaded.net, z, labels, psi=psi, cutoff=cutoff), labels
 
 
 def sample_to_file(loaded: LoadedModel, out: str, n: int = 64, seed: int = 0, truncation: float | None = None,
-                   class_: str | None = None, fmt: str = "png", jacobian_truncation: float | None = None):
+                   class_: str | None = None, fmt: str = "png", jacobian_truncation: float | None = None,
+                   psi: float | None = None):
     """Draw ``n`` samples with :func:`sample_outputs` and write a PNG grid or an .npy array.
 
     Images: npy is uint8 (N, H, W, C); points: npy is float32 (N, 2) and the PNG a scatter plot.
@@ -56,7 +63,7 @@ def sample_to_file(loaded: LoadedModel, out: str, n: int = 64, seed: int = 0, tr
     from gankit.data import to_uint8
     from gankit.viz import save_image_grid, save_scatter
 
-    out_t, labels = sample_outputs(loaded, n, seed, truncation, class_, jacobian_truncation)
+    out_t, labels = sample_outputs(loaded, n, seed, truncation, class_, jacobian_truncation, psi)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     if loaded.data["is_image"]:

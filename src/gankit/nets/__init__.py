@@ -1,5 +1,6 @@
-"""Architectures: ``build_networks`` gives the gan family's (G, D) by ``model.arch``; ``build_translator`` and
-``build_patch_discriminator`` the translation families' generators and PatchGAN discriminators."""
+"""Architectures: ``build_networks`` gives the gan family's (G, D) by ``model.arch`` (mlp, dcgan, stylegan2);
+``build_translator`` and ``build_patch_discriminator`` the translation families' generators and PatchGAN
+discriminators."""
 
 from __future__ import annotations
 
@@ -46,6 +47,18 @@ def _dcgan(cfg: ModelConfig, shape: tuple[int, ...], d_shape: tuple[int, ...], n
     d = DCGANDiscriminator(
         d_shape[0], resolution, cfg.width, cfg.max_channels, cfg.d_norm, num_classes, cfg.cond_d
     )
+    return g, d
+
+
+@register("stylegan2")
+def _stylegan2(cfg: ModelConfig, shape: tuple[int, ...], d_shape: tuple[int, ...], num_classes: int,
+               is_image: bool):
+    from gankit.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+
+    channels, resolution = shape[0], shape[1]
+    g = StyleGAN2Generator(cfg.z_dim, cfg.w_dim, resolution, channels, cfg.channel_base, cfg.max_channels,
+                           cfg.mapping_layers, cfg.mapping_lr_mult, num_classes, cfg.style_mixing, modconv=cfg.modconv)
+    d = StyleGAN2Discriminator(channels, resolution, cfg.channel_base, cfg.max_channels, num_classes, cfg.mbstd_group)
     return g, d
 
 

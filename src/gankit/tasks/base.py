@@ -127,7 +127,7 @@ class Task:
         net = self.networks[name]
         shadow = copy.deepcopy(net).eval().requires_grad_(False)
         self.networks[f"{name}_ema"] = shadow
-        self.emas.append(EMA(net, shadow, t.ema, t.ema_start))
+        self.emas.append(EMA(net, shadow, t.ema, t.ema_start, t.ema_rampup))
         return shadow
 
     def update_emas(self, step: int) -> None:

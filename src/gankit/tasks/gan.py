@@ -9,7 +9,16 @@ Phases:
 * ``Dreg`` (every ``r1_every`` steps, only when R1 is lazy): gamma/2 * R1 * r1_every, the lazy
   regularization of Karras et al. (2020, StyleGAN2 appendix B).
 * ``G``: minimise the loss's G term on a fresh batch of noise (or, with ``train.reuse_fake``, on the fake
-  batch of the step's last D phase, whose forward then keeps G's graph); then update the EMA of G.
+  batch of the step's last D phase, whose forward then keeps G's graph); then update the EMA of G (and ADA's p).
+* ``Greg`` (every ``pl_every`` steps, StyleGAN2 with ``loss.pl_weight`` > 0): path-length regularization on
+  a batch ``pl_batch_shrink`` times smaller (Karras et al. 2020, section 3.2), lazy like ``Dreg``.
+
+With ``augment.kind`` set, everything D sees (real, generated, in every phase) first goes through DiffAugment
+or ADA's pipeline (``gankit.data.d_augment``); ADA's probability p follows E[sign(D(real))] every
+``augment.interval`` steps and is logged (``ada_p``, ``ada_rt``) and checkpointed.
+
+StyleGAN2 (``model.arch=stylegan2``) is an architecture of this family: its generator mixes styles and tracks
+the average w itself in training mode, so the phases above are its training step.
 
 Batches hold ``x`` (images or 2-D points) and, for a labelled dataset, ``label``. A run shows a grid of
 fixed-noise samples (one column per class for a conditional G) or, for 2-D data, a scatter plot; it ends
@@ -24,6 +33,7 @@ from torch import nn
 
 from gankit.config import Config
 from gankit.data import BatchSampler, Dataset, build_dataset, to_model_space, to_uint8
+from gankit.data.d_augment import AdaptiveAugment, DAugment
 from gankit.errors import GankitError
 from gankit.losses import get_loss
 from gankit.nets import build_networks
@@ -32,6 +42,8 @@ from gankit.regularizers import (
     clip_weights_,
     gradient_penalty,
     instance_noise_std,
+    path_length_penalty,
+    path_lengths,
     r1_penalty,
 )
 from gankit.tasks.base import BuildContext, Phase, Stats, Task
@@ -89,17 +101,38 @@ class GANTask(Task):
         lo = cfg.loss
         d_after = [self._clip] if lo.weight_clip > 0 else []
         g_after = [self.update_emas] if self.ema else []
+        self.d_augment, self.ada = self._d_augmentation(cfg, ctx)
+        if self.ada is not None and cfg.augment.adaptive:
+            g_after.append(self._ada_update)
         self.lazy_r1 = lo.r1_gamma > 0 and lo.r1_every > 1
         self.reuse_fake = cfg.train.reuse_fake
         # without batch statistics in D, real and fake go through it as one batch: the same logits, one pass
-        # (larger convolutions run faster) and one spectral-norm power iteration instead of two
-        self.joint_d = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
+        # (larger convolutions run faster) and one spectral-norm power iteration instead of two; not when D
+        # compares samples within its batch (StyleGAN2's minibatch standard deviation)
+        self.joint_d = not (any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
+                            or getattr(self.D, "mixes_batch", False))
         self._kept_fake: tuple[torch.Tensor, torch.Tensor | None] | None = None  # (G's output, labels)
         self.phases = [Phase("D", "D", self.d_step, repeats=cfg.train.n_critic, after_step=d_after,
                              records_for=("G",) if self.reuse_fake else ())]
         if self.lazy_r1:
             self.phases.append(Phase("Dreg", "D", self.d_reg_step, interval=lo.r1_every))
         self.phases.append(Phase("G", "G", self.g_step, after_step=g_after))
+        if lo.pl_weight > 0:
+            self.pl_mean = torch.zeros((), device=ctx.device)  # a: the running mean of the path lengths
+            self.phases.append(Phase("Greg", "G", self.g_reg_step, interval=lo.pl_every))
+
+    @staticmethod
+    def _d_augmentation(cfg: Config, ctx: BuildContext) -> tuple[DAugment | None, AdaptiveAugment | None]:
+        a = cfg.augment
+        if a.kind == "none":
+            return None, None
+        ada = None
+        if a.kind == "ada":
+            from gankit.distributed import sum_over_processes
+
+            ada = AdaptiveAugment(a.target, a.interval, a.speed_images, a.p_init, device=ctx.device,
+                                  reduce=sum_over_processes if ctx.world > 1 else None)
+        return DAugment(a.kind, tuple(a.policy), ada), ada
 
     # ------------------------------------------------------------------ building
 
@@ -162,8 +195,11 @@ class GANTask(Task):
         return batch["x"], (batch["label"] if self.num_classes else None)
 
     def _d_inputs(self, x: torch.Tensor, step: int) -> torch.Tensor:
-        """What D is shown: instance noise added, then packs of ``model.pack`` samples stacked."""
+        """What D is shown: augmented (DiffAugment / ADA), instance noise added, then packs of ``model.pack``
+        samples stacked."""
         lo = self.cfg.loss
+        if self.d_augment is not None:
+            x = self.d_augment(x)
         if lo.instance_noise > 0:
             x = add_instance_noise(x, instance_noise_std(step, lo.instance_noise, lo.instance_noise_steps))
         return pack_samples(x, self.cfg.model.pack)
@@ -199,6 +235,10 @@ class GANTask(Task):
             d_real, d_fake = self.D(real_in, labels).float(), self.D(fake_in, labels).float()
         loss = self.loss.d_loss(d_real, d_fake)
         stats: Stats = {"d_loss": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
+        if self.ada is not None:
+            self.ada.accumulate(d_real)
+            stats["ada_p"] = self.ada.p.detach().clone()
+            stats["ada_rt"] = self.ada.last_rt.detach().clone()
         if lo.gp_weight > 0:
             gp = gradient_penalty(lambda x: self.D(x, labels), real_in, fake_in)
             loss = loss + lo.gp_weight * gp
@@ -225,8 +265,42 @@ class GANTask(Task):
         loss = self.loss.g_loss(self._topk(self.D(self._d_inputs(fake, step), labels).float(), step))
         return loss, {"g_loss": loss.detach()}
 
+    def g_reg_step(self, step: int) -> tuple[torch.Tensor, Stats]:
+        """Path-length regularization (StyleGAN2): pl_weight * pl_every * E[(||J_w^T y|| - a)^2], lazily."""
+        lo = self.cfg.loss
+        n = max(1, self.sampler.batch_size // lo.pl_batch_shrink)
+        labels = self._fake_labels(n)
+        ws = self.G.training_ws(self._noise(n), labels)  # with style mixing, as G's own phase
+        lengths = path_lengths(self.G.synthesis(ws), ws)
+        mean_length = lengths.detach().mean()
+        if self.world > 1:  # one running mean for all processes
+            from gankit.distributed import sum_over_processes
+
+            mean_length = sum_over_processes(mean_length) / self.world
+        penalty, new_mean = path_length_penalty(lengths, self.pl_mean, lo.pl_decay, mean_length)
+        self.pl_mean.copy_(new_mean)
+        return penalty * lo.pl_weight * lo.pl_every, {"pl_penalty": penalty.detach(), "pl_mean": new_mean.clone()}
+
+    def _ada_update(self, step: int) -> None:
+        if step % self.cfg.augment.interval == 0:
+            self.ada.update(self.images_per_step())
+
     def _clip(self, step: int) -> None:
         clip_weights_(self.D, self.cfg.loss.weight_clip)
+
+    def extra_state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors = {}
+        if self.ada is not None:
+            tensors.update({f"ada.{k}": v for k, v in self.ada.state_dict().items()})
+        if self.cfg.loss.pl_weight > 0:
+            tensors["pl_mean"] = self.pl_mean
+        return tensors, {}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        if self.ada is not None:
+            self.ada.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ada.")})
+        if self.cfg.loss.pl_weight > 0 and "pl_mean" in tensors:
+            self.pl_mean.copy_(tensors["pl_mean"])
 
     # ------------------------------------------------------------------ what a run shows
 
@@ -262,7 +336,7 @@ class GANTask(Task):
         real images are a random subset of the training data drawn with the same seed.
         """
         from gankit.metrics import mode_metrics, pixel_fd
-        from gankit.sampling import draw_latents
+        from gankit.sampling import draw_latents, generate
 
         ds, n, sc = self.dataset, self.cfg.eval.num_samples, self.cfg.sample
         gen = torch.Generator().manual_seed(seed + 2)
@@ -271,7 +345,8 @@ class GANTask(Task):
             inputs["labels"] = torch.randint(0, self.num_classes, (n,), generator=gen)
         inputs["z"] = draw_latents(self.sampling_net(), n, gen, inputs.get("labels"),
                                    jacobian_truncation=sc.jacobian_truncation, projections=sc.jacobian_projections)
-        fake = self.generate(inputs).cpu()
+        fake = generate(self.sampling_net(), inputs["z"], inputs.get("labels"), psi=sc.truncation_psi,
+                        cutoff=sc.truncation_cutoff).cpu()
         if not ds.is_image:
             result = mode_metrics(fake.numpy(), ds.centers.numpy(), ds.std)
             result["protocol"].update({"seed": seed, "jacobian_truncation": sc.jacobian_truncation})
@@ -281,12 +356,15 @@ class GANTask(Task):
         result = pixel_fd(fake, real)
         result["protocol"].update({"seed": seed, "real": f"{ds.name} (training data)", "generator": "G_ema",
                                    "jacobian_truncation": sc.jacobian_truncation})
+        if sc.truncation_psi != 1:
+            result["protocol"].update({"truncation_psi": sc.truncation_psi, "truncation_cutoff": sc.truncation_cutoff})
         return result
 
     def eval_data(self) -> dict:
         """The data settings that pick real images and an extractor for feature metrics."""
         d = self.cfg.data
-        return {"dataset": d.name, "resolution": d.resolution, "channels": d.channels, "path": d.path}
+        return {"dataset": d.name, "resolution": d.resolution, "channels": d.channels, "path": d.path,
+                "split": d.split}
 
     def feature_eval_sets(self, n: int, seed: int):
         """``n`` samples of the sampling G (class-balanced, the run's sampling options), as ``gankit eval --run``
@@ -299,7 +377,7 @@ class GANTask(Task):
         sc = self.cfg.sample
         labels = torch.arange(n) % self.num_classes if self.num_classes else None
         out = sample_generator(self.sampling_net(), n, seed, labels, None, sc.jacobian_truncation,
-                               sc.jacobian_projections)
+                               sc.jacobian_projections, sc.truncation_psi, sc.truncation_cutoff)
         where = "G_ema" if self.ema else "G"
         fake = ImageSet(to_uint8(out).cpu(), f"{where} ({n} samples, seed {seed})", "", labels)
         data = self.eval_data()
