@@ -48,6 +48,11 @@ class ModelConfig:
     style_mixing: float = 0.9  # stylegan2: probability that a training batch mixes two w's at a random layer
     modconv: str = "batched"  # stylegan2: modulated convolution as a grouped conv or scaled inputs (same maths)
     mbstd_group: int = 4  # stylegan2: D's minibatch standard deviation over groups of this many samples
+    # progressive growing (Karras et al. 2018; dcgan and stylegan2): start at this resolution (0 = off), train
+    # grow_stable real images there, then fade in each doubling over grow_fade images and train grow_stable at it
+    grow_start: int = 0
+    grow_fade: int = 100_000
+    grow_stable: int = 100_000
 
 
 @dataclass

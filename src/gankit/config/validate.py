@@ -111,6 +111,8 @@ def _gan(cfg: Config) -> None:
         r = d.resolution
         if r < 8 or r & (r - 1) or (m.arch == "stylegan2" and r > 1024):
             raise ConfigError(f"data.resolution: {m.arch} needs a power of two >= 8, got {r}")
+    if m.grow_start:
+        _growing(cfg)
     if m.arch == "stylegan2":
         _stylegan2(cfg)
     else:
@@ -167,6 +169,22 @@ def _gan(cfg: Config) -> None:
             f"got {cfg.sample.jacobian_truncation}"
         )
     _positive("sample.jacobian_projections", cfg.sample.jacobian_projections)
+
+
+def _growing(cfg: Config) -> None:
+    m, r = cfg.model, cfg.data.resolution
+    if m.arch not in ("dcgan", "stylegan2"):
+        raise ConfigError(f"model.grow_start: progressive growing is built for dcgan and stylegan2, not {m.arch}")
+    s = m.grow_start
+    if s < 8 or s & (s - 1) or s >= r:
+        raise ConfigError(f"model.grow_start={s}: a power of two from 8 up to half of data.resolution={r} "
+                          "(0 turns growing off)")
+    _positive("model.grow_fade", m.grow_fade)
+    _positive("model.grow_stable", m.grow_stable, allow_zero=True)
+    if m.pack > 1:
+        raise ConfigError("model.grow_start with model.pack>1 is not supported: use one of them")
+    if m.conditional and m.cond_d == "concat" and m.arch == "dcgan":
+        raise ConfigError("model.grow_start with model.cond_d=concat is not supported: use model.cond_d=projection")
 
 
 def _stylegan2(cfg: Config) -> None:

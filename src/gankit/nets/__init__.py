@@ -43,9 +43,11 @@ def _mlp(cfg: ModelConfig, shape: tuple[int, ...], d_shape: tuple[int, ...], num
 def _dcgan(cfg: ModelConfig, shape: tuple[int, ...], d_shape: tuple[int, ...], num_classes: int, is_image: bool):
     channels, resolution = shape[0], shape[1]
     z_in = cfg.z_dim + cfg.z_categories
-    g = DCGANGenerator(z_in, channels, resolution, cfg.width, cfg.max_channels, cfg.g_norm, num_classes, cfg.embed_dim)
+    grow = cfg.grow_start > 0  # progressive growing: extra toRGB / fromRGB layers at the lower resolutions
+    g = DCGANGenerator(z_in, channels, resolution, cfg.width, cfg.max_channels, cfg.g_norm, num_classes, cfg.embed_dim,
+                       grow)
     d = DCGANDiscriminator(
-        d_shape[0], resolution, cfg.width, cfg.max_channels, cfg.d_norm, num_classes, cfg.cond_d
+        d_shape[0], resolution, cfg.width, cfg.max_channels, cfg.d_norm, num_classes, cfg.cond_d, grow
     )
     return g, d
 

@@ -45,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.nets.growing import upsample_to
+
 SQRT2 = math.sqrt(2.0)
 ACTIVATIONS = ("linear", "lrelu")
 MODCONV_IMPLS = ("batched", "grouped")
@@ -272,6 +274,7 @@ class StyleGAN2Generator(nn.Module):
         self.mapping_net = nn.Sequential(*(EqualLinear(a, b, lr_mult=mapping_lr_mult, activation="lrelu")
                                            for a, b in zip(dims[:-1], dims[1:])))
         self.register_buffer("w_avg", torch.zeros(w_dim))
+        self.grow_resolution, self.grow_alpha = resolution, 1.0  # progressive growing (gankit.nets.growing)
 
         # Synthesis network: blocks[i] is resolution 2^(i+2); its first w index is 2i - 1 (0 at 4x4).
         self.blocks = nn.ModuleList()
@@ -331,12 +334,15 @@ class StyleGAN2Generator(nn.Module):
     # --- synthesis -------------------------------------------------------------------------------------------
 
     def synthesis(self, ws: torch.Tensor, noise_mode: str = "random", stop_at: int | None = None,
-                  alpha: float = 1.0) -> torch.Tensor:
+                  alpha: float | None = None) -> torch.Tensor:
         """ws (B, num_ws, w_dim) -> image (B, channels, stop_at, stop_at). The last block's toRGB is faded in by
-        ``alpha``: ``img = upsample(img_prev) + alpha * toRGB(x)`` (not applied at 4x4, where nothing precedes it)."""
+        ``alpha``: ``img = upsample(img_prev) + alpha * toRGB(x)`` (not applied at 4x4, where nothing precedes it).
+        ``stop_at`` and ``alpha`` default to ``grow_resolution`` and ``grow_alpha`` (progressive growing; the full
+        resolution and 1 unless :func:`gankit.nets.growing.set_growth` changed them)."""
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-        stop_at = self.resolution if stop_at is None else stop_at
+        stop_at = self.grow_resolution if stop_at is None else stop_at
+        alpha = self.grow_alpha if alpha is None else alpha
         if stop_at < 4 or stop_at > self.resolution or stop_at & (stop_at - 1):
             raise ValueError(f"stop_at must be a power of two in [4, {self.resolution}], got {stop_at}")
         last = stop_at.bit_length() - 3
@@ -357,7 +363,8 @@ class StyleGAN2Generator(nn.Module):
             ws = self.truncate(self.training_ws(z, labels), psi, cutoff)
             return self.synthesis(ws, noise_mode or "random")
         ws = self.mapping(z, labels, psi, cutoff)
-        return self.synthesis(ws, noise_mode or "const")
+        # a network still growing: its image enlarged to the full size (grids, metrics)
+        return upsample_to(self.synthesis(ws, noise_mode or "const"), self.resolution)
 
 
 class DiscriminatorBlock(nn.Module):
@@ -409,6 +416,7 @@ class StyleGAN2Discriminator(nn.Module):
         super().__init__()
         log2 = _check_resolution(resolution)
         self.channels, self.resolution, self.num_classes = channels, resolution, num_classes
+        self.grow_resolution, self.grow_alpha = resolution, 1.0  # progressive growing (gankit.nets.growing)
         res_list = [2**i for i in range(log2, 2, -1)]  # R, R/2, ..., 8
         ch = {r: stylegan2_channels(r, channel_base, channel_max) for r in [*res_list, 4]}
         if ch[4] % mbstd_channels:
@@ -424,8 +432,11 @@ class StyleGAN2Discriminator(nn.Module):
         self.out = EqualLinear(ch[4], self.cmap_dim or 1)
         self.embed = EqualLinear(num_classes, self.cmap_dim) if num_classes > 0 else None
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, alpha: float = 1.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, alpha: float | None = None
+                ) -> torch.Tensor:
         r = x.shape[-1]
+        if alpha is None:  # progressive growing: the fade-in weight of the resolution being grown
+            alpha = self.grow_alpha if r == self.grow_resolution else 1.0
         if str(r) not in self.blocks or x.shape[-2] != r:
             raise ValueError(f"input must be square with a power-of-two side in [8, {self.resolution}], "
                              f"got {tuple(x.shape[-2:])}")

@@ -17,6 +17,9 @@ With ``augment.kind`` set, everything D sees (real, generated, in every phase) f
 or ADA's pipeline (``gankit.data.d_augment``); ADA's probability p follows E[sign(D(real))] every
 ``augment.interval`` steps and is logged (``ada_p``, ``ada_rt``) and checkpointed.
 
+With ``model.grow_start`` (progressive growing, ``gankit.nets.growing``) every phase first sets the resolution
+and fade-in weight that the step's image count gives, and real batches are shown at that resolution.
+
 StyleGAN2 (``model.arch=stylegan2``) is an architecture of this family: its generator mixes styles and tracks
 the average w itself in training mode, so the phases above are its training step.
 
@@ -37,6 +40,7 @@ from gankit.data.d_augment import AdaptiveAugment, DAugment
 from gankit.errors import GankitError
 from gankit.losses import get_loss
 from gankit.nets import build_networks
+from gankit.nets.growing import growth_at, real_at, set_growth
 from gankit.regularizers import (
     add_instance_noise,
     clip_weights_,
@@ -102,6 +106,8 @@ class GANTask(Task):
         d_after = [self._clip] if lo.weight_clip > 0 else []
         g_after = [self.update_emas] if self.ema else []
         self.d_augment, self.ada = self._d_augmentation(cfg, ctx)
+        self.grow = cfg.model.grow_start > 0
+        self.growth = (cfg.data.resolution, 1.0)  # (resolution, alpha) of the last step set
         if self.ada is not None and cfg.augment.adaptive:
             g_after.append(self._ada_update)
         self.lazy_r1 = lo.r1_gamma > 0 and lo.r1_every > 1
@@ -161,11 +167,26 @@ class GANTask(Task):
     def inference_networks(cls, cfg: Config, data_info: dict) -> dict[str, nn.Module]:
         num_classes = len(data_info["class_names"]) if cfg.model.conditional else 0
         g, _ = build_networks(cfg.model, tuple(data_info["sample_shape"]), num_classes, data_info["is_image"])
+        if "growth" in data_info:  # saved while growing: sample at the resolution it had reached
+            set_growth(data_info["growth"]["resolution"], data_info["growth"]["alpha"], g)
         return {"G": g}
 
     @property
     def data_info(self) -> dict:
-        return self.dataset.info()
+        info = self.dataset.info()
+        if self.grow:
+            info["growth"] = {"resolution": self.growth[0], "alpha": self.growth[1]}
+        return info
+
+    def set_step_growth(self, step: int) -> None:
+        """Progressive growing: the resolution and fade-in weight after the real images of ``step`` steps, given to
+        every network (an exact function of the step, so a run resumed mid-fade continues the same fade)."""
+        if not self.grow:
+            return
+        m = self.cfg.model
+        self.growth = growth_at(step * self.images_per_step(), m.grow_start, self.cfg.data.resolution,
+                                m.grow_fade, m.grow_stable)
+        set_growth(*self.growth, *self.networks.values())
 
     def describe(self) -> str:
         ds = self.dataset
@@ -192,7 +213,8 @@ class GANTask(Task):
 
     def _real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch = self.sampler.next()
-        return batch["x"], (batch["label"] if self.num_classes else None)
+        x = real_at(batch["x"], *self.growth) if self.grow else batch["x"]
+        return x, (batch["label"] if self.num_classes else None)
 
     def _d_inputs(self, x: torch.Tensor, step: int) -> torch.Tensor:
         """What D is shown: augmented (DiffAugment / ADA), instance noise added, then packs of ``model.pack``
@@ -215,6 +237,7 @@ class GANTask(Task):
     # ------------------------------------------------------------------ phases
 
     def d_step(self, step: int) -> tuple[torch.Tensor, Stats]:
+        self.set_step_growth(step)
         lo = self.cfg.loss
         real, labels = self._real()
         if self.reuse_fake:
@@ -250,12 +273,14 @@ class GANTask(Task):
         return loss, stats
 
     def d_reg_step(self, step: int) -> tuple[torch.Tensor, Stats]:
+        self.set_step_growth(step)
         lo = self.cfg.loss
         real, labels = self._real()
         r1 = r1_penalty(lambda x: self.D(x, labels), self._d_inputs(real, step))
         return 0.5 * lo.r1_gamma * lo.r1_every * r1, {"r1": r1.detach()}
 
     def g_step(self, step: int) -> tuple[torch.Tensor, Stats]:
+        self.set_step_growth(step)
         if self._kept_fake is not None:
             (fake, labels), self._kept_fake = self._kept_fake, None
         else:
@@ -267,6 +292,7 @@ class GANTask(Task):
 
     def g_reg_step(self, step: int) -> tuple[torch.Tensor, Stats]:
         """Path-length regularization (StyleGAN2): pl_weight * pl_every * E[(||J_w^T y|| - a)^2], lazily."""
+        self.set_step_growth(step)
         lo = self.cfg.loss
         n = max(1, self.sampler.batch_size // lo.pl_batch_shrink)
         labels = self._fake_labels(n)
@@ -321,6 +347,8 @@ class GANTask(Task):
 
     def sample_picture(self, fixed: dict[str, torch.Tensor], step: int) -> np.ndarray:
         from gankit.viz import image_grid, scatter_picture
+
+        self.set_step_growth(max(step - 1, 0))  # as the last step left the networks (also right after a resume)
 
         out = self.generate(fixed)
         if self.dataset.is_image:
