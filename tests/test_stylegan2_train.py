@@ -107,3 +107,34 @@ def test_truncation_psi_zero_draws_the_average_image():
         avg = G.synthesis(G.w_avg.expand(1, G.num_ws, -1), noise_mode="const")
     assert torch.allclose(out[:1], avg, atol=1e-5)
     assert not torch.allclose(generate(G, z)[0], generate(G, z)[1])  # psi 1: different images
+
+
+def test_mix_grid_and_w_path_from_a_trained_run(tmp_path, capsys):
+    from gankit.cli import main
+    from gankit.infer import load_generator
+    from gankit.infer.style import mix_images, w_path
+
+    cfg = C.resolve("stylegan2-emoji64", overrides=TINY + ["train.steps=4", "train.log_every=2"])
+    prepare_run_dir(tmp_path / "r")
+    trainer = Trainer(build(cfg), tmp_path / "r", quiet=True)
+    trainer.run()
+    trainer.finish()
+    loaded = load_generator(str(tmp_path / "r"))
+    n = loaded.net.num_ws
+    cells = mix_images(loaded, [1, 2], [3, 4, 5], list(range(n)))  # every layer from the columns
+    assert cells.shape[0] == 3 * 4
+    top, rows = cells[1:4], [cells[4:8], cells[8:12]]
+    for row in rows:
+        assert torch.equal(row[1:], top)  # all styles from the column seed: the column seed's image
+    partial = mix_images(loaded, [1], [3], [0, 1])
+    assert not torch.equal(partial[3], partial[1]) and not torch.equal(partial[3], partial[2])
+    path = w_path(loaded, 1, 3, steps=5)
+    assert path.shape[0] == 5
+    assert torch.equal(path[0], cells[4]) and torch.equal(path[-1], top[0])  # the ends are the seeds' images
+    out = tmp_path / "mix.png"
+    assert main(["mix", "--run", str(tmp_path / "r"), "--rows", "1,2", "--cols", "3,4,5", "--layers", "0-1",
+                 "--out", str(out)]) == 0
+    assert out.is_file()
+    assert main(["mix", "--run", str(tmp_path / "r"), "--rows", "1", "--cols", "2", "--layers", f"0-{n}",
+                 "--out", str(out)]) == 2
+    assert f"layers 0-{n - 1}" in capsys.readouterr().err

@@ -51,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("png", "npy"), help="default: from the --out suffix")
     s.add_argument("--no-ema", action="store_true", help="use the trained G instead of its EMA")
 
+    mx = sub.add_parser("mix", help="StyleGAN2: the style-mixing grid of a trained run")
+    mx.add_argument("--run", required=True, help="run folder (or checkpoint folder) of a model.arch=stylegan2 run")
+    mx.add_argument("--rows", required=True, help="comma-separated seeds down the left, e.g. 1,2,3")
+    mx.add_argument("--cols", required=True, help="comma-separated seeds across the top, e.g. 10,11,12,13")
+    mx.add_argument("--layers", default="0-3", help="the layers whose styles come from the column seeds: A-B, A "
+                    "or A,B,C (default 0-3, the coarse styles)")
+    mx.add_argument("--out", required=True, help="output PNG")
+    mx.add_argument("--psi", type=float, default=1.0, help="truncation in W (default 1: none)")
+    mx.add_argument("--class", dest="class_", metavar="C", help="class index or name (conditional models)")
+    mx.add_argument("--no-ema", action="store_true", help="use the trained G instead of its EMA")
+
     tr = sub.add_parser("translate", help="translate image files with a trained pix2pix or CycleGAN run")
     tr.add_argument("--run", required=True, help="run folder (or checkpoint folder)")
     tr.add_argument("--input", required=True, help="an image file or a folder of them (searched recursively)")
@@ -132,7 +143,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="real images: mnist:test, fashion-mnist:train, digits, a folder or an .npz/.npy "
                         "(default for --run: the test split of its dataset, or its training folder)")
     e.add_argument("--metrics", default="fid,kid",
-                   help="comma-separated, from fid, kid, is, pr, dc, class (default fid,kid)")
+                   help="comma-separated, from fid, kid, is, pr, dc, class, and ppl (StyleGAN2 runs: perceptual "
+                   "path length in W) (default fid,kid)")
+    e.add_argument("--ppl-pairs", type=int, default=2000, help="pairs of w for --metrics ppl (default 2000)")
     e.add_argument("--extractor", help="inception, mnist-classifier or fashion-mnist-classifier "
                    "(default: the domain classifier for MNIST / Fashion-MNIST runs, else inception)")
     e.add_argument("--extractor-path", help="weights file to use instead of the fetched/shipped one")
@@ -380,6 +393,24 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_mix(args: argparse.Namespace) -> int:
+    from gankit.infer import load_generator
+    from gankit.infer.sample import class_index
+    from gankit.infer.style import mix_grid, parse_layers
+    from gankit.viz import save_picture
+
+    rows, cols = list(_seed_list(args.rows, "--rows")), list(_seed_list(args.cols, "--cols"))
+    if args.psi < 0:
+        raise GankitError(f"--psi must be 0 or more (1 = no truncation), got {args.psi}")
+    loaded = load_generator(args.run, use_ema=not args.no_ema)
+    layers = parse_layers(args.layers, getattr(loaded.net, "num_ws", 0) or 1)
+    grid = mix_grid(loaded, rows, cols, layers, args.psi, class_index(loaded, args.class_))
+    path = save_picture(grid, args.out)
+    print(f"[gankit] style-mixing grid ({len(rows)} x {len(cols)} seeds, layers {layers[0]}-{layers[-1]} from the "
+          f"columns) written to {path}")
+    return 0
+
+
 def _cmd_translate(args: argparse.Namespace) -> int:
     from gankit.infer import load_model
     from gankit.infer.translate import translate_path
@@ -402,11 +433,14 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seed_list(text: str) -> tuple[int, ...]:
+def _seed_list(text: str, flag: str = "--seeds") -> tuple[int, ...]:
     try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
+        seeds = tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise GankitError(f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2") from None
+        raise GankitError(f"{flag} {text!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    if not seeds:
+        raise GankitError(f"{flag}: give at least one seed")
+    return seeds
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -473,7 +507,23 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from gankit.metrics import feature_eval as fe
     from gankit.train.logger import append_jsonl
 
-    names = fe.parse_metrics(args.metrics)
+    wanted = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
+    if "ppl" in wanted:  # a property of StyleGAN's W space, measured on the generator, not on image sets
+        if not args.run:
+            raise GankitError("--metrics ppl measures a StyleGAN run's generator: pass --run")
+        if args.ppl_pairs <= 0:
+            raise GankitError("--ppl-pairs must be positive")
+        from gankit.infer import load_generator
+        from gankit.infer.style import run_ppl
+
+        ppl = run_ppl(load_generator(args.run), args.ppl_pairs, args.seed)
+        append_jsonl(Path(args.run) / "metrics.jsonl", ppl)
+        print(json.dumps(ppl) if args.json else f"ppl_w  {ppl['ppl_w']:.6g}  ({ppl['protocol']['pairs']} pairs; "
+              f"{ppl['protocol']['distance']})")
+        wanted.remove("ppl")
+        if not wanted:
+            return 0
+    names = fe.parse_metrics(",".join(wanted))
     if args.n <= 0 or (args.n_real is not None and args.n_real <= 0):
         raise GankitError("--n and --n-real must be positive")
     n_real = args.n_real or args.n
@@ -510,6 +560,7 @@ COMMANDS = {
     "bench": _cmd_bench,
     "train": _cmd_train,
     "sample": _cmd_sample,
+    "mix": _cmd_mix,
     "translate": _cmd_translate,
     "upscale": _cmd_upscale,
     "presets": _cmd_presets,

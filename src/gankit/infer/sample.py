@@ -9,7 +9,7 @@ from gankit.infer import LoadedModel
 from gankit.sampling import draw_latents, generate
 
 
-def _class_index(loaded: LoadedModel, class_: str | None) -> int | None:
+def class_index(loaded: LoadedModel, class_: str | None) -> int | None:
     if class_ is None:
         return None
     if not loaded.num_classes:
@@ -40,7 +40,7 @@ def sample_outputs(loaded: LoadedModel, n: int, seed: int = 0, truncation: float
         raise GankitError("--psi truncates StyleGAN's W space; this generator has none (use --truncation for z)")
     cutoff = sample_cfg.truncation_cutoff if sample_cfg else 0
     labels = None
-    idx = _class_index(loaded, class_)
+    idx = class_index(loaded, class_)
     if loaded.num_classes:
         labels = torch.full((n,), idx) if idx is not None else torch.arange(n) % loaded.num_classes
     gen = torch.Generator().manual_seed(seed)
