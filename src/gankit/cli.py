@@ -124,6 +124,22 @@ def _parser() -> argparse.ArgumentParser:
     bsr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="config override for every run (repeatable)")
     bsr.add_argument("--out", help="results folder (default runs/bench-sr-<time>)")
+    bg = bsub.add_parser("stylegan2", help="StyleGAN2 vs DCGAN, small-data augmentation (none / DiffAugment / ADA) "
+                         "and path-length regularization on/off, on the Fluent 3D emoji at 64 px: FID/KID, PPL")
+    bg.add_argument("--part", default="compare,small,ppl", help="comma-separated: compare, small, ppl (default all)")
+    bg.add_argument("--cpu-budget", type=float, default=3600.0, help="CPU seconds per compare/ppl run (default 3600)")
+    bg.add_argument("--small-budget", type=float, default=1800.0, help="CPU seconds per small-data run (default 1800)")
+    bg.add_argument("--small-preset", default="dcgan-emoji500-ada", help="the small-data runs' preset; its augment "
+                    "section is replaced by none / diffaugment / ada (default dcgan-emoji500-ada)")
+    bg.add_argument("--n", type=int, default=5000, help="samples per run for FID/KID (default 5000)")
+    bg.add_argument("--ppl-pairs", type=int, default=2000, help="pairs for the PPL of StyleGAN2 runs (0 = skip)")
+    bg.add_argument("--jobs", type=int, default=2, help="runs in parallel (default 2)")
+    bg.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    bg.add_argument("--seed", type=int, default=0, help="training seed of every run (default 0)")
+    bg.add_argument("--no-inception", action="store_true", help="skip FID/KID")
+    bg.add_argument("--reuse", action="store_true", help="keep finished runs already in --out instead of "
+                    "training them again")
+    bg.add_argument("--out", help="results folder (default runs/bench-stylegan2-<time>)")
     bs = bsub.add_parser("speed", help="images/s and GFLOP/s of gankit's training step vs a textbook eager loop")
     bs.add_argument("--preset", default="dcgan-mnist", help="default dcgan-mnist; a folder preset needs --data")
     bs.add_argument("--data", help="image folder, for folder presets")
@@ -476,6 +492,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                                      overrides=args.overrides)
         print(sr.markdown_table(result))
         print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}, {result['picture']}")
+        return 0
+    if args.bench == "stylegan2":
+        from gankit.bench import stylegan2
+
+        out = Path(args.out or f"runs/bench-stylegan2-{time.strftime('%Y%m%d-%H%M%S')}")
+        parts = tuple(p.strip() for p in args.part.split(",") if p.strip())
+        result = stylegan2.run_stylegan2_benchmark(out, parts, args.cpu_budget, args.small_budget, args.small_preset,
+                                                   args.n, args.ppl_pairs, args.jobs, args.threads,
+                                                   inception=not args.no_inception, reuse=args.reuse, seed=args.seed)
+        print(stylegan2.markdown_table(result))
+        print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}")
         return 0
     if args.bench == "mnist":
         from gankit.bench import mnist

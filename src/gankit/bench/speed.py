@@ -4,12 +4,14 @@ Both loops train the same networks (built from the preset's config) on the same 
 process, taking turns: a round times ``steps`` steps of gankit's own :func:`gankit.train.loop.train_step`
 (the function ``gankit train`` runs, with the preset's config, so with its precision, memory layout and
 optimizer settings) and then ``steps`` steps of the family's textbook loop in ``benchmarks/``
-(``reference_gan.py`` for the gan family, ``reference_pix2pix.py`` for pix2pix, ``reference_sr.py`` for
-super-resolution: fp32, contiguous, plain Adam, D's parameter gradients computed in G's backward, SR patches
-made one sample at a time as a Dataset would). Medians over rounds; the ratio is the
-median of the per-round ratios, so a slow spell on a shared machine hits both sides of a round alike.
+(``reference_gan.py`` for the gan family, ``reference_stylegan2.py`` for its StyleGAN2 presets,
+``reference_pix2pix.py`` for pix2pix, ``reference_sr.py`` for super-resolution: fp32, contiguous, plain Adam, D's
+parameter gradients computed in G's backward (not in the StyleGAN2 loop, which follows its paper's code), SR
+patches made one sample at a time as a Dataset would). Medians over rounds; the ratio is the median of the
+per-round ratios, so a slow spell on a shared machine hits both sides of a round alike.
 
-FLOPs per step are counted by ``torch.utils.flop_counter`` on one step of each (matrix multiplies and
+FLOPs per step are counted by ``torch.utils.flop_counter`` over one cycle of the lazy phases of each (one step
+without them; StyleGAN2: 16 steps, R1 and path length included as often as they run) (matrix multiplies and
 convolutions, forward and backward; element-wise work is not counted). The achieved GFLOP/s of gankit's
 step is set against two measurements taken here and now, in the precision and layout the step runs in:
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import math
 import statistics
 import sys
 import time
@@ -40,7 +43,8 @@ from gankit.errors import GankitError
 SUPPORTED_LOSSES = ("nonsaturating", "hinge")
 
 
-REFERENCE_FILES = {"gan": "reference_gan.py", "pix2pix": "reference_pix2pix.py", "sr": "reference_sr.py"}
+REFERENCE_FILES = {"gan": "reference_gan.py", "pix2pix": "reference_pix2pix.py", "sr": "reference_sr.py",
+                   "stylegan2": "reference_stylegan2.py"}
 
 
 def _reference_module(path: str | Path | None, family: str = "gan"):
@@ -129,26 +133,49 @@ def model_ceiling(setup, step_fn, reps: int = 5) -> dict:
     layer_types = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
     calls: dict[tuple, list] = {}
     handles = []
+    inside = [0]  # depth of hooked layers being run: their own F.conv2d / F.linear calls are not recorded twice
+
+    def is_channels_last(x: torch.Tensor) -> bool:
+        return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+    def enter(module, inputs):
+        inside[0] += 1
 
     def record(module, inputs, _output):
+        inside[0] -= 1
         x = inputs[0]
-        channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-        key = (id(module), tuple(x.shape), channels_last)
+        key = (id(module), tuple(x.shape), is_channels_last(x))
         calls.setdefault(key, [module, 0])[1] += 1
+
+    class Functional(torch.overrides.TorchFunctionMode):
+        """Convolutions and matrix products called as functions (StyleGAN2's equalized-lr and modulated layers):
+        each becomes a layer-like callable of its weight, stride, padding and groups."""
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if not inside[0] and func in (torch.nn.functional.conv2d, torch.nn.functional.linear):
+                x, w = args[0], args[1]
+                opts = tuple(args[3:]) + tuple(sorted(kwargs.items()))
+                key = (func, tuple(x.shape), tuple(w.shape), opts, is_channels_last(x))
+                calls.setdefault(key, [_FunctionalLayer(func, w, args[3:], kwargs), 0])[1] += 1
+            return func(*args, **kwargs)
 
     for name, net in setup.task.networks.items():
         if name.endswith("_ema"):
             continue
         for module in net.modules():
             if isinstance(module, layer_types):
+                handles.append(module.register_forward_pre_hook(enter))
                 handles.append(module.register_forward_hook(record))
     try:
-        step_fn()
+        with Functional():
+            step_fn()
     finally:
         for h in handles:
             h.remove()
     total_flops = total_seconds = 0.0
-    for (_, shape, channels_last), (module, count) in calls.items():
+    for key, (module, count) in calls.items():
+        shape, channels_last = key[1], key[-1]
         layer = copy.deepcopy(module)
         x = torch.randn(*shape, device=setup.device)
         if channels_last:
@@ -169,6 +196,18 @@ def model_ceiling(setup, step_fn, reps: int = 5) -> dict:
         total_seconds += count * _median_time(op, reps)
     return {"gflops": total_flops / max(total_seconds, 1e-12) / 1e9, "layer_calls": sum(c for _, c in calls.values()),
             "distinct_calls": len(calls)}
+
+
+class _FunctionalLayer(torch.nn.Module):
+    """A functional convolution or linear call replayed as a layer: its own copy of the weight (no bias)."""
+
+    def __init__(self, func, weight: torch.Tensor, args: tuple, kwargs: dict):
+        super().__init__()
+        self.func, self.args, self.kwargs = func, tuple(args), dict(kwargs)
+        self.weight = torch.nn.Parameter(weight.detach().float().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.func(x, self.weight, None, *self.args, **self.kwargs)
 
 
 def _sync(device: torch.device) -> None:
@@ -192,6 +231,11 @@ def _check_preset(cfg) -> None:
     if cfg.task != "gan":
         raise GankitError(f"gankit bench speed covers the gan, pix2pix and sr families, not {cfg.task}")
     lo = cfg.loss
+    if cfg.model.arch == "stylegan2":
+        if lo.name != "nonsaturating" or cfg.model.conditional or cfg.augment.kind != "none" or cfg.model.grow_start:
+            raise GankitError("the textbook StyleGAN2 loop is unconditional, non-saturating, without D augmentation "
+                              "or growing: use stylegan2-emoji64")
+        return
     extras = lo.gp_weight or lo.r1_gamma or lo.weight_clip or lo.instance_noise or lo.label_smoothing or lo.topk < 1
     if (lo.name not in SUPPORTED_LOSSES or extras or cfg.model.conditional or cfg.train.n_critic != 1
             or cfg.model.pack > 1):
@@ -226,6 +270,12 @@ def _make_reference(ref_mod, setup):
                                         conditional_d=cfg.model.d_conditional)
     data = task.dataset.data.to(device)
     data = to_model_space(data) if task.dataset.is_image else data.float()
+    if cfg.model.arch == "stylegan2":
+        lo = cfg.loss
+        return ref_mod.ReferenceStyleGAN2(fresh(task.G), fresh(task.D), data, t.batch_size, cfg.model.z_dim,
+                                          t.g_optim.lr, t.d_optim.lr, tuple(t.g_optim.betas), lo.r1_gamma,
+                                          lo.r1_every, lo.pl_weight, lo.pl_every, lo.pl_batch_shrink, lo.pl_decay,
+                                          t.ema)
     return ref_mod.ReferenceGAN(fresh(task.G), fresh(task.D), data, t.batch_size, cfg.model.z_dim, t.g_optim.lr,
                                 t.d_optim.lr, tuple(t.g_optim.betas), loss=cfg.loss.name)
 
@@ -237,7 +287,8 @@ def run_speed_benchmark(cfg, steps: int = 20, rounds: int = 5, warmup: int = 5, 
     from gankit.train.speed import autocast_dtype
 
     _check_preset(cfg)
-    ref_mod = _reference_module(reference, cfg.task)
+    family = "stylegan2" if cfg.task == "gan" and cfg.model.arch == "stylegan2" else cfg.task
+    ref_mod = _reference_module(reference, family)
     setup = build(cfg)
     device = setup.device
     t = cfg.train
@@ -264,8 +315,11 @@ def run_speed_benchmark(cfg, steps: int = 20, rounds: int = 5, warmup: int = 5, 
     gankit_steps(warmup)  # includes compiling when train.compile is on
     warmup_seconds = time.perf_counter() - start
     reference_steps(warmup)
-    flops_gankit = _count_flops(lambda: gankit_steps(1))
-    flops_reference = _count_flops(lambda: reference_steps(1))
+    # FLOPs per step averaged over one cycle of the lazy phases (StyleGAN2: R1 every 16, path length every 4), so
+    # that the regularized steps weigh in as often as they run; 1 step for presets without lazy phases
+    cycle = math.lcm(*(ph.interval for ph in setup.task.phases))
+    flops_gankit = _count_flops(lambda: gankit_steps(cycle)) / cycle
+    flops_reference = _count_flops(lambda: reference_steps(cycle)) / cycle
     rows = []
     for r in range(rounds):
         start = time.perf_counter()
