@@ -151,8 +151,11 @@ def test_sr_config_errors(tmp_path, change, message):
 
 
 def test_sr_data_is_refused_by_other_families():
-    with pytest.raises(ConfigError, match="not data for task gan"):
-        C.from_dict({"task": "gan", "data": {"name": "fluent-emoji-3d"}})
+    # the Fluent emoji are single images: super-resolution and the gan family (StyleGAN2) train on them
+    with pytest.raises(ConfigError, match="not data for task pix2pix"):
+        C.from_dict({"task": "pix2pix", "data": {"name": "fluent-emoji-3d"}})
+    with pytest.raises(ConfigError, match="data.split"):
+        C.from_dict({"task": "sr", "data": {"name": "fluent-emoji-3d", "split": "all"}})
 
 
 # --------------------------------------------------------------------------- training

@@ -78,3 +78,21 @@ def test_stylegan2_config_checks():
         _sg2("augment.kind=diffaugment", "augment.policy=[color, rotate]")
     with pytest.raises(ConfigError, match="unknown config key augment.tagret"):
         _sg2("augment.tagret=0.5")
+
+
+def test_bench_stylegan2_plans_each_run_once():
+    from gankit.bench.stylegan2 import markdown_table, plan
+
+    runs = {name: (preset, overrides) for name, preset, overrides in plan(("compare", "ppl"), "dcgan-emoji500-ada")}
+    assert set(runs) == {"stylegan2", "dcgan", "stylegan2-no-pl"}  # the pl-on run is compare's StyleGAN2 run
+    assert runs["stylegan2-no-pl"] == ("stylegan2-emoji64", ["loss.pl_weight=0"])
+    small = {name: o for name, _, o in plan(("small",), "dcgan-emoji500-ada")}
+    assert [o[-1] for o in small.values()] == ["augment.kind=none", "augment.kind=diffaugment", "augment.kind=ada",
+                                               "augment.kind=ada"]
+    assert "data.subset=500" in small["small-ada"] and "data.subset=0" in small["full-ada"]
+    for _, preset, overrides in plan(("compare", "small", "ppl"), "dcgan-emoji500-ada"):
+        resolve(preset, overrides=overrides)  # every planned run is a valid config
+    table = markdown_table({"rows": {"small-ada": {"preset": "p", "overrides": [], "steps": 10, "fid": 12.5,
+                                                   "ada_p_last": 0.25, "ada_p_max": 0.3, "train_cpu_seconds": 9}},
+                            "samples": 5000, "reference": "ref", "threads_per_run": 1, "jobs": 2})
+    assert "| small-ada | p | 9 | 10 | 12.50 | - | - | 0.250 / 0.300 |" in table
