@@ -36,7 +36,8 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from gankit.errors import GankitError
 
@@ -76,10 +77,28 @@ def _median_time(fn, reps: int) -> float:
     return statistics.median(times)
 
 
+class _FlopCount(TorchDispatchMode):
+    """Sums the FLOPs of the ops that ``torch.utils.flop_counter`` has formulas for (matrix multiplies and
+    convolutions, forward and backward). Unlike ``FlopCounterMode`` it tracks no modules, whose hooks break under
+    ``autograd.grad`` (R1 and path-length penalties differentiate twice)."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
+
+
 def _count_flops(fn) -> int:
-    with FlopCounterMode(display=False) as counter:
+    with _FlopCount() as counter:
         fn()
-    return counter.get_total_flops()
+    return counter.total
 
 
 def measure_ceiling(kind: str, dtype: torch.dtype | None, device: torch.device, channels_last: bool,
