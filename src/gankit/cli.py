@@ -127,18 +127,13 @@ def _parser() -> argparse.ArgumentParser:
     bg = bsub.add_parser("stylegan2", help="StyleGAN2 vs DCGAN, small-data augmentation (none / DiffAugment / ADA) "
                          "and path-length regularization on/off, on the Fluent 3D emoji at 64 px: FID/KID, PPL")
     bg.add_argument("--part", default="compare,small,ppl", help="comma-separated: compare, small, ppl (default all)")
-    bg.add_argument("--cpu-budget", type=float, default=3600.0, help="CPU seconds per compare/ppl run (default 3600)")
+    _trained_bench_options(bg, 3600.0, "skip FID/KID")  # --cpu-budget: each compare / ppl run
     bg.add_argument("--small-budget", type=float, default=1800.0, help="CPU seconds per small-data run (default 1800)")
     bg.add_argument("--small-preset", default="dcgan-emoji500-ada", help="the small-data runs' preset; its augment "
                     "section is replaced by none / diffaugment / ada (default dcgan-emoji500-ada)")
     bg.add_argument("--n", type=int, default=5000, help="samples per run for FID/KID (default 5000)")
     bg.add_argument("--ppl-pairs", type=int, default=2000, help="pairs for the PPL of StyleGAN2 runs (0 = skip)")
-    bg.add_argument("--jobs", type=int, default=2, help="runs in parallel (default 2)")
-    bg.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     bg.add_argument("--seed", type=int, default=0, help="training seed of every run (default 0)")
-    bg.add_argument("--no-inception", action="store_true", help="skip FID/KID")
-    bg.add_argument("--reuse", action="store_true", help="keep finished runs already in --out instead of "
-                    "training them again")
     bg.add_argument("--out", help="results folder (default runs/bench-stylegan2-<time>)")
     bs = bsub.add_parser("speed", help="images/s and GFLOP/s of gankit's training step vs a textbook eager loop")
     bs.add_argument("--preset", default="dcgan-mnist", help="default dcgan-mnist; a folder preset needs --data")

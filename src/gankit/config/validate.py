@@ -116,9 +116,8 @@ def _gan(cfg: Config) -> None:
     if m.arch == "stylegan2":
         _stylegan2(cfg)
     else:
-        for key in ("pl_weight",):
-            if getattr(lo, key):
-                raise ConfigError(f"loss.{key} is StyleGAN2's path-length regularizer: it needs model.arch=stylegan2")
+        if lo.pl_weight:
+            raise ConfigError("loss.pl_weight is StyleGAN2's path-length regularizer: it needs model.arch=stylegan2")
         if cfg.sample.truncation_psi != 1:
             raise ConfigError("sample.truncation_psi truncates in StyleGAN's W space: it needs model.arch=stylegan2 "
                               "(other generators: sample.jacobian_truncation)")

@@ -19,6 +19,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+import torch
+
 from gankit.data.emoji import NPM_HINT
 from gankit.errors import DataError
 from gankit.fetch import install_npm_folder, sha256_file
@@ -99,6 +101,4 @@ def load_fluent_images(split: str, resolution: int, channels: int = 3,
                             "fluent-emoji-3d` again to restore the cache")
         parts.append(images)
         codes += names
-    import torch
-
     return torch.cat(parts), codes
