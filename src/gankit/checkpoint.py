@@ -10,8 +10,14 @@ A checkpoint is a folder ``checkpoints/step-00001000/`` holding
   and scalar state, each batch sampler's position (``samplers``), the task's own small state
   (``task_state``), what inference needs to know of the data (``data``), the gankit version.
 
-Version 1 (gankit 0.1, one sampler under ``sampler``) is read too: :func:`read_checkpoint` upgrades its
-state to version 2 in memory.
+Version 3 adds ``tensors_sha256`` to ``state.json``, the SHA-256 of ``tensors.safetensors``, checked on every read.
+Versions 1 (gankit 0.1, one sampler under ``sampler``) and 2 (no checksum) are read too: :func:`read_checkpoint`
+upgrades their state to version 3 in memory (a version-2 checkpoint is then checked by its safetensors header
+and the tensor shapes alone).
+
+Reading a run folder takes its newest checkpoint that verifies: a damaged newer one (truncated, bit-flipped,
+unparsable ``state.json``) is reported and skipped, and when resuming it is moved aside to
+``checkpoints/damaged-step-...`` for inspection (``keep_ckpts`` never deletes it).
 
 It is written into a temporary folder and renamed into place, so a crash mid-write leaves either
 the old set of checkpoints or the new one, never a half-written folder that looks complete.
@@ -19,9 +25,12 @@ the old set of checkpoints or the new one, never a half-written folder that look
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,8 +44,8 @@ from gankit import __version__
 from gankit.errors import CheckpointError
 
 FORMAT = "gankit-checkpoint"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 TENSORS = "tensors.safetensors"
 STATE = "state.json"
 
@@ -114,24 +123,14 @@ def save_checkpoint(
             tensors[f"rng.cuda.{i}"] = s
     for key, value in (extra_tensors or {}).items():
         tensors[key] = value.detach().cpu().contiguous().clone()
-    state = {
-        "format": FORMAT,
-        "version": VERSION,
-        "gankit_version": __version__,
-        "step": step,
-        "time": time.time(),
-        "optimizers": optim_meta,
-        **extra,
-    }
     final = _step_dir(root, step)
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file(tensors, str(tmp / TENSORS), metadata={"format": FORMAT, "version": str(VERSION)})
-    with open(tmp / STATE, "w") as f:
-        json.dump(state, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
+    _clear_leftovers(root)
+    try:
+        _write_into(tmp, tensors, step, optim_meta, extra)
+    except BaseException:  # a full disk, an interrupt: leave no partial folder behind, keep the older ones
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if final.exists():  # re-writing a step: move the old one aside first
         old = root / f".old-{final.name}-{os.getpid()}"
         os.replace(final, old)
@@ -144,19 +143,100 @@ def save_checkpoint(
     return final
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read (tensors, state) from a checkpoint folder, a run folder (latest) or its ``checkpoints``."""
+def _clear_leftovers(root: Path) -> None:
+    """Remove what a killed writer left: partial ``.tmp-*`` folders, and ``.old-step-*`` copies whose step was
+    rewritten in full (one whose rewrite did not finish is the only copy of that step, so it stays). The run lock
+    makes this process the only writer."""
+    for p in root.iterdir():
+        if p.name.startswith(".tmp-step-") or (p.name.startswith(".old-step-")
+                                              and (root / p.name[5:].rsplit("-", 1)[0]).is_dir()):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _write_into(tmp: Path, tensors: dict[str, torch.Tensor], step: int, optim_meta: dict, extra: dict) -> None:
+    tmp.mkdir()
+    try:
+        save_file(tensors, str(tmp / TENSORS), metadata={"format": FORMAT, "version": str(VERSION)})
+    except SafetensorError as exc:  # the Rust writer's I/O errors, as the OSError they are
+        if "os error 28" in str(exc):
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp / TENSORS)) from None
+        raise
+    state = {
+        "format": FORMAT,
+        "version": VERSION,
+        "gankit_version": __version__,
+        "step": step,
+        "time": time.time(),
+        "tensors_sha256": file_sha256(tmp / TENSORS),
+        "optimizers": optim_meta,
+        **extra,
+    }
+    with open(tmp / TENSORS, "rb+") as f:  # on disk before the rename that makes the checkpoint visible
+        os.fsync(f.fileno())
+    with open(tmp / STATE, "w") as f:
+        json.dump(state, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_checkpoint(path: str | Path, quarantine: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read (tensors, state) from a checkpoint folder, or from the newest checkpoint that verifies in a run folder
+    or its ``checkpoints``.
+
+    In a run folder a damaged newer checkpoint is skipped with a warning; ``quarantine`` (resuming) also renames it
+    to ``damaged-step-...`` so that it stays for inspection and is not written over. A checkpoint folder named
+    directly must verify itself."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    if not (path / STATE).is_file():
-        candidates = list_checkpoints(path / "checkpoints") or list_checkpoints(path)
-        if not candidates:
-            raise CheckpointError(f"no complete checkpoint in {path}: it is not a gankit run or checkpoint folder")
-        path = candidates[-1]
+    if (path / STATE).is_file():
+        return _read_one(path)
+    candidates = list_checkpoints(path / "checkpoints") or list_checkpoints(path)
+    if not candidates:
+        raise CheckpointError(f"no complete checkpoint in {path}: it is not a gankit run or checkpoint folder")
+    damaged: list[tuple[Path, CheckpointError]] = []
+    for candidate in reversed(candidates):
+        try:
+            result = _read_one(candidate)
+        except CheckpointError as exc:
+            damaged.append((candidate, exc))
+            continue
+        for bad, exc in damaged:  # only once a good one is found: with none, everything stays where it was
+            note = ""
+            if quarantine:
+                aside = _aside(bad)
+                os.replace(bad, aside)
+                note = f"; moved aside to {aside}"
+            print(f"[gankit] warning: {exc}{note}", file=sys.stderr)
+        if damaged:
+            print(f"[gankit] warning: using the newest checkpoint that verifies, {candidate}", file=sys.stderr)
+        return result
+    older = f" (and the {len(damaged) - 1} older one(s) fail too)" if len(damaged) > 1 else ""
+    raise CheckpointError(f"{damaged[0][1]}{older}: no checkpoint in {path} verifies")
+
+
+def _aside(candidate: Path) -> Path:
+    target = candidate.with_name(f"damaged-{candidate.name}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = candidate.with_name(f"damaged-{candidate.name}-{n}")
+    return target
+
+
+def _read_one(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     try:
         state = json.loads((path / STATE).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8
         raise CheckpointError(f"checkpoint {path}: {STATE} is unreadable ({exc})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a gankit checkpoint (no '{FORMAT}' format tag in {STATE})")
@@ -166,6 +246,14 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
             f"{', '.join(map(str, READABLE_VERSIONS))}: use the gankit release that wrote it"
         )
     state = upgrade_state(state)
+    expected = state.get("tensors_sha256")
+    if expected is not None:
+        try:
+            actual = file_sha256(path / TENSORS)
+        except OSError as exc:
+            raise CheckpointError(f"checkpoint {path}: {TENSORS} is unreadable ({exc})") from None
+        if actual != expected:
+            raise CheckpointError(f"checkpoint {path} is damaged: {TENSORS} does not match the SHA-256 in {STATE}")
     try:
         tensors = load_file(str(path / TENSORS))
     except (SafetensorError, OSError) as exc:
@@ -175,10 +263,11 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
 
 
 def upgrade_state(state: dict) -> dict:
-    """A version-1 state (one sampler, family implied) in version-2 form; a version-2 state unchanged.
+    """An older state in the current version's form (a current one unchanged).
 
     Version 1 was written by gankit 0.1, which had only the gan family and one batch sampler: its position
-    moves under ``samplers["data"]`` and the config gets ``task: gan``.
+    moves under ``samplers["data"]`` and the config gets ``task: gan``. Version 2 lacks only the tensors'
+    checksum, which stays absent (nothing to check it against).
     """
     if state.get("version") == 1:
         state = dict(state)
@@ -188,6 +277,8 @@ def upgrade_state(state: dict) -> dict:
         if isinstance(state.get("config"), dict):
             state["config"] = {"task": "gan", **state["config"]}
         state["version"] = 2
+    if state.get("version") == 2:
+        state = {**state, "version": 3}
     return state
 
 

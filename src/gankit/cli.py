@@ -273,7 +273,8 @@ def _launch(nproc: int, argv: list[str]) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from gankit import config as C
     from gankit import distributed as D
-    from gankit.train.rundir import check_run_dir, prepare_run_dir
+    from gankit.train.rundir import check_run_dir, open_run_dir
+    from gankit.train.runlock import RunLock, check_not_in_use
     from gankit.train.setup import build, local_batch_size, select_device
 
     launching = args.nproc is not None and D.env_world()[1] == 1
@@ -318,29 +319,36 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.nproc < 1:
             raise GankitError(f"--nproc must be at least 1, got {args.nproc}")
         local_batch_size(cfg.train.batch_size, args.nproc)
+        check_not_in_use(run_dir if args.resume else out)
         if not args.resume:
             check_run_dir(out, force=args.force)
             if not args.out:  # every process must use the same folder name
                 args.argv += ["--out", out]
         return _launch(args.nproc, args.argv)
     rank, world, local = D.init_from_env(select_device(cfg.train.device).type)
+    lock = None
     try:
-        if not args.resume:  # process 0 makes the run folder; the others learn its name, or its error
-            error = None
-            if rank == 0:
-                try:
-                    prepare_run_dir(out, force=args.force)
-                except GankitError as exc:
-                    error = str(exc)
+        # process 0 locks (and for a new run makes) the run folder; the others learn its name, or its error
+        error = None
+        if rank == 0:
+            try:
+                lock = RunLock(run_dir).acquire() if args.resume else open_run_dir(out, force=args.force)
+            except GankitError as exc:
+                error = str(exc)
+        if not args.resume:
             out, error = D.broadcast_object((out, error))
-            if error:
-                if rank == 0:
-                    raise GankitError(error)
-                return 2
             run_dir = Path(out)
+        else:
+            error = D.broadcast_object(error)
+        if error:
+            if rank == 0:
+                raise GankitError(error)
+            return 2
         setup = build(cfg, rank, world, local)
         return _train(args, cfg, setup, run_dir)
     finally:
+        if lock is not None:
+            lock.release()
         D.shutdown()
 
 
@@ -618,6 +626,28 @@ def main(argv: list[str] | None = None) -> int:
     except GankitError as exc:
         print(f"gankit: error: {exc}", file=sys.stderr)
         return 2
+    except (MemoryError, OSError, RuntimeError) as exc:
+        line = _resource_error(exc)
+        if line is None:
+            raise
+        print(f"gankit: error: {line}", file=sys.stderr)
+        return 2
+
+
+def _resource_error(exc: BaseException) -> str | None:
+    """One line for running out of memory or disk space (the config asked for more than the machine has), else
+    None: any other failure is a bug and keeps its traceback."""
+    import errno
+
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and (
+            "out of memory" in text.lower() or "can't allocate memory" in text or "not enough memory" in text)):
+        return (f"out of memory ({text[:160]}): lower train.batch_size, the model's width or data.resolution "
+                "(the checkpoints written before are complete)")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"no space left on the device ({exc.filename or text}): free some space, then continue with "
+                "--resume (the checkpoints written before are complete)")
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,8 +29,12 @@ def _atomic_save(save, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save(tmp)
-    os.replace(tmp, path)
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: no half-written picture left beside the old one
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_picture(picture: np.ndarray, path: str | Path, min_size: int = 256) -> Path:

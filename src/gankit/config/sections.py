@@ -120,6 +120,10 @@ class TrainConfig:
     sample_every: int = 500  # steps between fixed-input sample grids
     ckpt_every: int = 1000  # steps between checkpoints (the last step always gets one)
     keep_ckpts: int = 2  # keep only the newest k checkpoints
+    # a NaN/Inf loss or weight (seen at a log step or before a checkpoint) rolls the run back to its newest good
+    # checkpoint with the learning rates times nan_lr_factor and fresh noise, at most nan_retries times
+    nan_retries: int = 3
+    nan_lr_factor: float = 0.5
     grid_size: int = 64  # samples in the fixed-input grid
     tensorboard: bool = True
     # time budgets, counted from the start of this invocation (a resumed run gets a fresh one): training stops

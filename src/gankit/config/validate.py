@@ -346,6 +346,9 @@ def _train(cfg: Config) -> None:
     for key in ("log_every", "sample_every", "ckpt_every", "keep_ckpts", "grid_size"):
         _positive(f"train.{key}", getattr(t, key))
     _positive("train.threads", t.threads, allow_zero=True)
+    _positive("train.nan_retries", t.nan_retries, allow_zero=True)
+    if not 0 < t.nan_lr_factor <= 1:
+        raise ConfigError(f"train.nan_lr_factor: must be in (0, 1], got {t.nan_lr_factor}")
     _positive("train.max_seconds", t.max_seconds, allow_zero=True)
     _positive("train.max_cpu_seconds", t.max_cpu_seconds, allow_zero=True)
     if t.fit_to_budget and not (t.max_seconds or t.max_cpu_seconds):

@@ -10,11 +10,19 @@ import numpy as np
 
 
 def read_stats(path: str | Path) -> list[dict]:
-    """All records of a ``stats.jsonl``."""
+    """All records of a ``stats.jsonl``; a last line cut short (a run killed while writing it) is left out."""
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for i, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i != len(lines) - 1:
+                raise
+    return records
 
 
 def append_jsonl(path: str | Path, record: dict) -> None:
@@ -58,6 +66,16 @@ class RunLogger:
         self.file.flush()
         self.scalars("train", {k: v for k, v in record.items() if k != "step"}, record["step"])
 
+    def rewind(self, step: int, event: dict) -> None:
+        """Forget the records after ``step`` (a rollback redoes them) and write ``event`` (a dict with a string
+        ``event`` key, which the loss curve and TensorBoard skip) in their place."""
+        self.file.close()
+        drop_after(self.path, step)
+        drop_after(self.path.parent / "metrics.jsonl", step)
+        self.file = open(self.path, "a")
+        self.file.write(json.dumps(event) + "\n")
+        self.file.flush()
+
     def scalars(self, prefix: str, values: dict, step: int) -> None:
         """The numeric entries of ``values`` to TensorBoard as ``prefix/key``."""
         if self.tb is not None:
@@ -80,6 +98,9 @@ class NullLogger:
     """What processes other than process 0 of a multi-process run log: nothing."""
 
     def log(self, record: dict) -> None:
+        pass
+
+    def rewind(self, step: int, event: dict) -> None:
         pass
 
     def scalars(self, prefix: str, values: dict, step: int) -> None:

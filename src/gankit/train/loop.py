@@ -21,7 +21,7 @@ from gankit import distributed as dist_utils
 from gankit.config import to_dict
 from gankit.errors import CheckpointError, GankitError
 from gankit.train import speed
-from gankit.train.logger import NullLogger, RunLogger, append_jsonl, read_stats
+from gankit.train.logger import NullLogger, RunLogger, append_jsonl, drop_after, read_stats
 from gankit.train.rundir import check_run_dir, prepare_run_dir, write_json
 from gankit.train.setup import Setup, build, owned_parameters  # noqa: F401  (build: the public entry beside Trainer)
 from gankit.viz import save_loss_curve, save_picture
@@ -125,23 +125,21 @@ class Trainer:
         self.timings: dict[str, float] = {}
         self.main = setup.rank == 0  # only process 0 writes the run folder
         task = setup.task
+        self.rollbacks = 0  # NaN/Inf rollbacks so far (train.nan_retries bounds them)
+        self.lr_scale = 1.0  # the learning rates' factor after those rollbacks
+        self._window: tuple[dict[str, torch.Tensor], dict[str, int]] = ({}, {})  # log sums carried over a resume
+        if resume and not ckpt.list_checkpoints(self.ckpt_dir):
+            # stopped before its first checkpoint (killed, a full disk): nothing to continue, so start it again
+            resume = False
+            if self.main:
+                print(f"[gankit] {self.run_dir} has no checkpoint yet: starting the run again from step 0 with its "
+                      "config", file=sys.stderr)
+                drop_after(self.run_dir / "stats.jsonl", 0)
+                drop_after(self.run_dir / "metrics.jsonl", 0)
         if resume:
-            tensors, state = ckpt.read_checkpoint(self.run_dir)
-            if state["config"].get("task", "gan") != setup.cfg.task:
-                raise CheckpointError(f"checkpoint {state['path']} belongs to a {state['config'].get('task')} run, "
-                                      f"not {setup.cfg.task}")
-            ckpt.restore(tensors, state, task.networks, setup.optimizers)
-            self.step = int(state["step"])
-            self._restore_generators(tensors, self.step)
-            for name, sampler in task.samplers.items():
-                if name not in state.get("samplers", {}):
-                    raise GankitError(f"checkpoint {state['path']} has no position for the batch stream {name!r}")
-                sampler.load_state_dict(state["samplers"][name])
-            extra = {k[len("task."):]: v for k, v in tensors.items() if k.startswith("task.")}
-            task.load_extra_state(extra, state.get("task_state", {}))
-            for name, scaler_state in state.get("grad_scalers", {}).items():
-                if setup.scalers and name in setup.scalers:
-                    setup.scalers[name].load_state_dict(scaler_state)
+            tensors, state = ckpt.read_checkpoint(self.run_dir, quarantine=self.main)
+            self._restore(tensors, state)
+            self.rollbacks = int(state.get("rollbacks", 0))
             if state.get("fitted_steps"):
                 self.fitted_steps = min(int(state["fitted_steps"]), setup.cfg.train.steps)
                 setup.total_steps = self.fitted_steps
@@ -158,6 +156,74 @@ class Trainer:
         self._owned = owned_parameters(task)
 
     # ------------------------------------------------------------------ pieces
+
+    def _restore(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        """Networks, optimizers, generators, batch positions and the task's own state as a checkpoint has them."""
+        setup, task = self.s, self.s.task
+        if state["config"].get("task", "gan") != setup.cfg.task:
+            raise CheckpointError(f"checkpoint {state['path']} belongs to a {state['config'].get('task')} run, "
+                                  f"not {setup.cfg.task}")
+        ckpt.restore(tensors, state, task.networks, setup.optimizers)
+        self.step = int(state["step"])
+        self.lr_scale = float(state.get("lr_scale", 1.0))
+        self._restore_generators(tensors, self.step)
+        for name, sampler in task.samplers.items():
+            if name not in state.get("samplers", {}):
+                raise GankitError(f"checkpoint {state['path']} has no position for the batch stream {name!r}")
+            sampler.load_state_dict(state["samplers"][name])
+        extra = {k[len("task."):]: v for k, v in tensors.items() if k.startswith("task.")}
+        task.load_extra_state(extra, state.get("task_state", {}))
+        for name, scaler_state in state.get("grad_scalers", {}).items():
+            if setup.scalers and name in setup.scalers:
+                setup.scalers[name].load_state_dict(scaler_state)
+        counts = state.get("log_window") or {}
+        if setup.world == 1 and all(f"log.{k}" in tensors for k in counts):
+            self._window = ({k: tensors[f"log.{k}"].to(setup.device) for k in counts}, dict(counts))
+        else:
+            self._window = ({}, {})
+
+    def _weights_finite(self) -> bool:
+        """Every trained network's parameters and buffers are finite (one host sync; all processes agree)."""
+        flags = [torch.isfinite(t).all() for net in self.s.task.networks.values()
+                 for t in (*net.parameters(), *net.buffers()) if t.is_floating_point()]
+        ok = bool(torch.stack(flags).all()) if flags else True
+        return not dist_utils.any_process(not ok) if self.s.world > 1 else ok
+
+    def _roll_back(self, bad_step: int, what: str) -> None:
+        """Back to the newest good checkpoint with lower learning rates and fresh noise (``train.nan_retries``
+        times at most, each by ``train.nan_lr_factor``); then a clear stop. Every process does the same."""
+        t = self.s.cfg.train
+        hint = "lower the learning rates or add a regularizer (R1, spectral norm), then start again"
+        if self.rollbacks >= t.nan_retries:
+            tried = f" after {self.rollbacks} rollback(s) (learning rates x{self.lr_scale:g})" if self.rollbacks else ""
+            raise GankitError(f"training diverged at step {bad_step} ({what}){tried}: {hint}; the checkpoints in "
+                              f"{self.ckpt_dir} hold the last good state")
+        dist_utils.barrier()
+        if not ckpt.list_checkpoints(self.ckpt_dir):
+            raise GankitError(f"training diverged at step {bad_step} ({what}) before its first checkpoint, so there "
+                              f"is nothing to roll back to: {hint}, or set a smaller train.ckpt_every")
+        tensors, state = ckpt.read_checkpoint(self.run_dir, quarantine=self.main)
+        self._restore(tensors, state)
+        self.rollbacks += 1
+        new_scale = t.nan_lr_factor**self.rollbacks
+        for opt in self.s.optimizers.values():
+            for group in opt.param_groups:
+                for key in ("lr", "initial_lr"):
+                    if key in group:
+                        group[key] *= new_scale / self.lr_scale
+        self.lr_scale = new_scale
+        # new noise from here on: the same draws would lead to the same place
+        reseed = t.seed * 1000 + self.s.rank + 104_729 * self.rollbacks
+        torch.manual_seed(reseed)
+        for i, gen in enumerate(self.s.task.rngs.values()):
+            gen.manual_seed(reseed + 7919 * (i + 1))
+        event = {"step": self.step, "event": "rollback", "diverged_at": bad_step, "cause": what,
+                 "attempt": self.rollbacks, "of": t.nan_retries, "lr_scale": new_scale}
+        self.logger.rewind(self.step, event)
+        if self.main:
+            print(f"\n[gankit] warning: training diverged at step {bad_step} ({what}): rolled back to step "
+                  f"{self.step}, learning rates x{new_scale:g}, fresh noise (rollback {self.rollbacks} of "
+                  f"{t.nan_retries})", file=sys.stderr)
 
     def _generator_states(self) -> dict[str, torch.Tensor]:
         """The task's own generators' states and, in a multi-process run, every process's global generators.
@@ -187,11 +253,17 @@ class Trainer:
             if own_cuda is not None and self.s.device.type == "cuda":
                 torch.cuda.set_rng_state(own_cuda, self.s.device)
 
-    def save_checkpoint(self) -> Path | None:
-        """Process 0 writes the checkpoint (the others only hand over their generator states)."""
+    def save_checkpoint(self, window: tuple[dict[str, torch.Tensor], dict[str, int]] | None = None) -> Path | None:
+        """Process 0 writes the checkpoint (the others only hand over their generator states).
+
+        ``window``: the statistics summed since the last log line, so that a run resumed between two log steps
+        logs the same averages as one that never stopped (single-process runs; with several processes each has
+        its own sums and a resumed window restarts)."""
         states = self._generator_states()
         path = None
         if self.main:
+            if window is not None and self.s.world == 1:
+                states.update({f"log.{k}": v.detach() for k, v in window[0].items()})
             task = self.s.task
             task_tensors, task_state = task.extra_state()
             extra = {
@@ -203,6 +275,10 @@ class Trainer:
             }
             if self.fitted_steps:
                 extra["fitted_steps"] = self.fitted_steps
+            if self.rollbacks:
+                extra.update(rollbacks=self.rollbacks, lr_scale=self.lr_scale)
+            if window is not None and self.s.world == 1 and window[1]:
+                extra["log_window"] = window[1]
             if self.s.scalers:
                 extra["grad_scalers"] = {name: sc.state_dict() for name, sc in self.s.scalers.items()}
             states.update({f"task.{k}": v for k, v in task_tensors.items()})
@@ -262,8 +338,8 @@ class Trainer:
         end = total if stop_at is None else min(stop_at, total)
         if self.step >= total:
             print(f"[gankit] run already at step {self.step} >= {total}: nothing to train", file=sys.stderr)
-        sums: dict[str, torch.Tensor] = {}
-        counts: dict[str, int] = {}
+        sums, counts = self._window  # a resumed run continues the log window it stopped in
+        self._window = ({}, {})
         window_images, window_start = 0, time.perf_counter()
         t0 = time.perf_counter()
         cpu0 = time.process_time()
@@ -312,11 +388,13 @@ class Trainer:
                     {k: float(v) / counts[k] for k, v in sums.items()}))  # the host sync
                 record["images_per_sec"] = window_images / max(now - window_start, 1e-9)
                 record["kimg"] = self.step * images / 1000
-                if any(not math.isfinite(v) for v in record.values()):
-                    raise GankitError(
-                        f"training diverged at step {self.step} (a loss is NaN or infinite): lower the learning "
-                        f"rates or add a regularizer, then resume from the last checkpoint with --resume"
-                    )
+                bad = [k for k, v in record.items() if not math.isfinite(v)]
+                if bad or not self._weights_finite():
+                    self._roll_back(self.step, f"{', '.join(bad)} not finite" if bad else "a weight is not finite")
+                    (sums, counts), self._window, budget_hit = self._window, ({}, {}), ""
+                    bar.n = self.step
+                    window_images, window_start = 0, time.perf_counter()
+                    continue
                 self.logger.log(record)
                 shown = {k[0] if k in ("d_loss", "g_loss") else k: f"{record[k]:.3f}" for k in keys if k in record}
                 bar.set_postfix(**shown, ips=f"{record['images_per_sec']:.0f}", refresh=False)
@@ -329,7 +407,12 @@ class Trainer:
             if self.main and every and (self.step % every == 0 or self.step == total):
                 self.last_eval = self.evaluate()
             if self.step % t.ckpt_every == 0 or self.step in (total, end):
-                self.save_checkpoint()
+                if self.step % t.log_every and not self._weights_finite():  # never save a broken state
+                    self._roll_back(self.step, "a weight is not finite")
+                    (sums, counts), self._window, budget_hit = self._window, ({}, {}), ""
+                    bar.n = self.step
+                    continue
+                self.save_checkpoint((sums, counts))
         bar.close()
         wall = time.perf_counter() - t0
         info = {"wall_seconds": wall, "images_per_sec": images_total / wall if wall > 0 else 0.0, "last": last,
