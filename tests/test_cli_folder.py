@@ -47,3 +47,22 @@ def test_folder_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("gankit: error:") and len(err.splitlines()) == 1
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r2"), "--quiet"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("count", [20, 1])
+def test_a_folder_smaller_than_the_default_batch_trains(tmp_path, capsys, monkeypatch, count):
+    """20 pictures (or 1) against the folder preset's batch of 64: a run that works, with a notice, not a refusal."""
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "few"
+    root.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(root / f"{i}.png")
+    run = tmp_path / "run"
+    code = main(["train", "--data", str(root), "--out", str(run), "--steps", "4", "--quiet",
+                 "--set", "data.resolution=8", "--set", "model.width=0.25", "--set", "train.tensorboard=false"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert json.loads((run / "config.json").read_text())["train"]["batch_size"] == 64
+    assert f"has {count} samples, fewer than one batch of 64" in err
+    assert (run / "samples.png").is_file() and json.loads((run / "metrics.json").read_text())["step"] == 4

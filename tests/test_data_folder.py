@@ -215,3 +215,46 @@ def test_missing_path_and_file_path(tmp_path: Path) -> None:
 def test_bad_arguments(tmp_path: Path, resolution: int, channels: int, background, match: str) -> None:
     with pytest.raises(DataError, match=match):
         load_image_folder(tmp_path, resolution, channels, background)
+
+
+# the peak memory of this process's own address space (VmHWM: unlike ru_maxrss it does not inherit the forking
+# parent's peak)
+HOSTILE_LOAD = """
+import json, re, sys, time
+from gankit.data.folder import load_image_folder
+start = time.perf_counter()
+x, _, _ = load_image_folder(sys.argv[1], 32, 3)
+hwm = re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read())
+print(json.dumps({"n": len(x), "seconds": time.perf_counter() - start, "max_rss_mb": int(hwm.group(1)) / 1024}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux's /proc to measure peak memory")
+def test_hostile_files_are_named_and_skipped_in_bounded_memory(tmp_path: Path) -> None:
+    """Decompression bombs (a 30000x30000 PNG of ~110 KB, and a 9000x9000 one under Pillow's own limit), a zero-byte
+    file, a symlink loop, a dangling link and text named .jpg: each named and skipped, the good pictures kept."""
+    import json
+    import subprocess
+    import sys
+
+    root = tmp_path / "hostile"
+    root.mkdir()
+    Image.new("1", (30000, 30000)).save(root / "bomb.png", optimize=True)
+    Image.new("1", (9000, 9000)).save(root / "big.png", optimize=True)
+    assert (root / "bomb.png").stat().st_size < 200_000
+    (root / "zero.png").write_bytes(b"")
+    (root / "text.jpg").write_text("hello, I am not a JPEG")
+    os.symlink("loop2.png", root / "loop1.png")
+    os.symlink("loop1.png", root / "loop2.png")
+    os.symlink("nowhere.png", root / "dangling.png")
+    for i in range(3):
+        _solid("RGB", (40, 40), (i * 80, 0, 0)).save(root / f"ok{i}.png")
+    proc = subprocess.run([sys.executable, "-c", HOSTILE_LOAD, str(root)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "GANKIT_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["n"] == 3
+    for name in ("bomb.png", "big.png", "zero.png", "text.jpg", "loop1.png", "loop2.png", "dangling.png"):
+        assert f"skipping unreadable image {name}:" in proc.stderr, name
+    assert "decompression bomb" in proc.stderr
+    assert result["max_rss_mb"] < 1024, result  # no bomb was decoded (the 30000^2 one alone would be 900 MB in L)

@@ -79,5 +79,23 @@ def test_sampler_is_resumable_and_shards():
     s0 = set(torch.cat([r0.next()["x"] for _ in range(5)])[:, 0].tolist())
     s1 = set(torch.cat([r1.next()["x"] for _ in range(5)])[:, 0].tolist())
     assert not s0 & s1
-    with pytest.raises(DataError, match="fewer than one batch"):
-        BatchSampler(ds, 101, torch.device("cpu"))
+    with pytest.raises(DataError, match="fewer than the 2 processes"):
+        BatchSampler(Dataset("one", {"x": torch.zeros(1, 2)}), 4, torch.device("cpu"), world=2)
+
+
+def test_a_dataset_smaller_than_a_batch_still_fills_batches(capsys):
+    """20 samples, batch 64: every epoch is 4 shuffled passes, every sample 3-4 times a batch, resumable."""
+    ds = Dataset("twenty", {"x": torch.arange(20, dtype=torch.float32).view(20, 1)})
+    a = BatchSampler(ds, 64, torch.device("cpu"), seed=3)
+    assert "fewer than one batch of 64: each epoch shows them 4 times" in capsys.readouterr().err
+    batches = [a.next()["x"][:, 0] for _ in range(3)]
+    for batch in batches:
+        counts = torch.bincount(batch.long(), minlength=20)
+        assert batch.shape == (64,) and counts.min() >= 3 and counts.max() <= 4  # 3 passes whole, one in part
+    b = BatchSampler(ds, 64, torch.device("cpu"), seed=3)
+    b.next()
+    c = BatchSampler(ds, 64, torch.device("cpu"), seed=3)
+    c.load_state_dict(b.state_dict())
+    assert torch.equal(c.next()["x"][:, 0], batches[1])
+    one = BatchSampler(Dataset("one", {"x": torch.ones(1, 1)}), 8, torch.device("cpu"))
+    assert torch.equal(one.next()["x"], torch.ones(8, 1))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -17,6 +18,11 @@ from typing import Any
 import yaml
 
 from gankit.errors import ConfigError
+
+# every number in a config: integers fit in 32 bits, floats are finite and not absurd (each key's own checks in
+# gankit.config.validate then narrow these)
+INT_LIMIT = 2**31 - 1
+FLOAT_LIMIT = 1e12
 
 
 def _type_name(tp: Any) -> str:
@@ -42,13 +48,18 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key}: expected true or false, got {value!r}")
     if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-            return int(value)
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > INT_LIMIT:
+                raise ConfigError(f"{key}: {value} is out of range (at most {INT_LIMIT:,} either way)")
+            return value
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value) or abs(value) > FLOAT_LIMIT:
+                raise ConfigError(f"{key}: expected a finite number (at most {FLOAT_LIMIT:g} either way), "
+                                  f"got {value!r}")
             return float(value)
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     if tp is str:
@@ -102,7 +113,8 @@ def parse_override(text: str) -> dict:
     try:
         value = yaml.safe_load(value_text) if value_text.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {text!r}: cannot parse the value ({exc.problem})") from None
+        reason = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"--set {text!r}: cannot parse the value ({reason})") from None
     value = fix_yaml_numbers(value)
     out: dict = {}
     node = out

@@ -26,6 +26,9 @@ from gankit.paths import cache_dir
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp")
 _FORMAT_VERSION = 1
 _PROGRESS_MIN_FILES = 2000
+# the largest picture decoded (8192 x 8192); a bigger one is refused before its pixels are read, which bounds the
+# memory a decompression bomb (a tiny file that claims a huge size) can take
+MAX_PIXELS = 8192 * 8192
 
 log = logging.getLogger("gankit.data")
 
@@ -44,8 +47,11 @@ def scan_images(root: Path) -> list[Path]:
 def _cache_key(root: Path, files: list[Path], resolution: int, channels: int, background: tuple[int, ...]) -> str:
     entries = []
     for rel in files:
-        st = (root / rel).stat()
-        entries.append([rel.as_posix(), st.st_size, st.st_mtime_ns])
+        try:
+            st = (root / rel).stat()
+            entries.append([rel.as_posix(), st.st_size, st.st_mtime_ns])
+        except OSError:  # a dangling link or a link loop: decoding names and skips it
+            entries.append([rel.as_posix(), -1, -1])
     payload = [_FORMAT_VERSION, str(root), resolution, channels, list(background), entries]
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
@@ -68,6 +74,9 @@ def open_image(path: Path, channels: int, background: tuple[int, int, int]) -> I
     clipped) to 8 bits, and composited over ``background`` when it has transparency.
     """
     with Image.open(path) as opened:
+        w, h = opened.size
+        if w * h > MAX_PIXELS:
+            raise DataError(f"{w}x{h} pixels, more than the {MAX_PIXELS:,} gankit decodes (a decompression bomb?)")
         opened.seek(0)  # first frame of an animation
         opened.load()
         im = ImageOps.exif_transpose(opened)  # a copy, rotated/mirrored as the EXIF orientation says

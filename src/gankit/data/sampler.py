@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import torch
@@ -21,6 +22,11 @@ class BatchSampler:
     The last incomplete batch of an epoch is dropped. ``rank``/``world`` shard every epoch's
     permutation, so processes of a distributed run see disjoint batches.
 
+    A dataset smaller than one batch (a folder of 20 pictures, batch 64) still trains: an epoch is then
+    ``repeats = ceil(batch / samples per process)`` shuffled passes over the data one after the other, so each
+    batch holds some pictures more than once (said once, on creation). With data of at least a batch,
+    ``repeats`` is 1 and nothing changes.
+
     A batch holds every field of the dataset under its own key. Image fields (uint8) are scaled to
     [-1, 1] and augmented on the device, each sample's images alike (the same crop window and the same
     flip for the two halves of a pair), then laid out in ``memory_format``.
@@ -39,11 +45,14 @@ class BatchSampler:
         memory_format: torch.memory_format = torch.contiguous_format,
     ):
         n_local = len(dataset) // world
-        if n_local < batch_size:
-            raise DataError(
-                f"dataset {dataset.name} has {len(dataset)} samples, fewer than one batch of "
-                f"{batch_size} per process: lower train.batch_size"
-            )
+        if n_local < 1:
+            raise DataError(f"dataset {dataset.name} has {len(dataset)} samples, fewer than the {world} processes: "
+                            "train with fewer processes or add data")
+        self.repeats = -(-batch_size // n_local)
+        if self.repeats > 1 and rank == 0:
+            print(f"[gankit] dataset {dataset.name} has {len(dataset)} samples, fewer than one batch of {batch_size}"
+                  f"{' per process' if world > 1 else ''}: each epoch shows them {self.repeats} times, so batches "
+                  f"repeat pictures (a train.batch_size of at most {n_local} avoids that)", file=sys.stderr)
         self.fields = {k: v.to(device) for k, v in dataset.fields.items()}
         self.image_keys = dataset.image_keys
         self.size = len(dataset)
@@ -57,9 +66,10 @@ class BatchSampler:
     def _permutation(self) -> torch.Tensor:
         if self._perm is None:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            perm = torch.randperm(self.size, generator=gen)
-            usable = (len(perm) // self.world) * self.world
-            self._perm = perm[:usable].view(-1, self.world)[:, self.rank].to(self.device)
+            usable = (self.size // self.world) * self.world
+            passes = [torch.randperm(self.size, generator=gen)[:usable].view(-1, self.world)[:, self.rank]
+                      for _ in range(self.repeats)]
+            self._perm = torch.cat(passes).to(self.device)
         return self._perm
 
     def state_dict(self) -> dict:

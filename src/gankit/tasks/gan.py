@@ -379,6 +379,9 @@ class GANTask(Task):
             result = mode_metrics(fake.numpy(), ds.centers.numpy(), ds.std)
             result["protocol"].update({"seed": seed, "jacobian_truncation": sc.jacobian_truncation})
             return result
+        if len(ds) < 2:  # a covariance needs two pictures
+            return {"protocol": {"metric": "pixel_fd", "skipped": f"{ds.name} has {len(ds)} picture: a Fréchet "
+                                 "distance needs at least 2 real ones"}}
         idx = torch.randperm(len(ds), generator=gen)[: min(n, len(ds))]
         real = to_model_space(ds.data[idx])
         result = pixel_fd(fake, real)
