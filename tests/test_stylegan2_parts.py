@@ -92,6 +92,8 @@ def test_bench_stylegan2_plans_each_run_once():
     assert "data.subset=500" in small["small-ada"] and "data.subset=0" in small["full-ada"]
     for _, preset, overrides in plan(("compare", "small", "ppl"), "dcgan-emoji500-ada"):
         resolve(preset, overrides=overrides)  # every planned run is a valid config
+    for _, preset, overrides in plan(("small",), "dcgan-emoji500-ada", 32):
+        assert resolve(preset, overrides=overrides).data.resolution == 32
     table = markdown_table({"rows": {"small-ada": {"preset": "p", "overrides": [], "steps": 10, "fid": 12.5,
                                                    "ada_p_last": 0.25, "ada_p_max": 0.3, "train_cpu_seconds": 9}},
                             "samples": 5000, "reference": "ref", "threads_per_run": 1, "jobs": 2})

@@ -131,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     bg.add_argument("--small-budget", type=float, default=1800.0, help="CPU seconds per small-data run (default 1800)")
     bg.add_argument("--small-preset", default="dcgan-emoji500-ada", help="the small-data runs' preset; its augment "
                     "section is replaced by none / diffaugment / ada (default dcgan-emoji500-ada)")
+    bg.add_argument("--small-resolution", type=int, default=0, help="train and score the small-data runs at this "
+                    "size, e.g. 32 (default: the preset's, 64)")
     bg.add_argument("--n", type=int, default=5000, help="samples per run for FID/KID (default 5000)")
     bg.add_argument("--ppl-pairs", type=int, default=2000, help="pairs for the PPL of StyleGAN2 runs (0 = skip)")
     bg.add_argument("--seed", type=int, default=0, help="training seed of every run (default 0)")
@@ -503,7 +505,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         parts = tuple(p.strip() for p in args.part.split(",") if p.strip())
         result = stylegan2.run_stylegan2_benchmark(out, parts, args.cpu_budget, args.small_budget, args.small_preset,
                                                    args.n, args.ppl_pairs, args.jobs, args.threads,
-                                                   inception=not args.no_inception, reuse=args.reuse, seed=args.seed)
+                                                   inception=not args.no_inception, reuse=args.reuse, seed=args.seed,
+                                                   small_resolution=args.small_resolution)
         print(stylegan2.markdown_table(result))
         print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}")
         return 0
