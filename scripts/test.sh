@@ -9,6 +9,6 @@ if [ "$#" -gt 0 ]; then
   exec .venv/bin/python -m pytest -q "$@"
 fi
 .venv/bin/python -m pytest -q
-echo "[test] reliability drills: ${GANKIT_DRILL_KILLS:=8} kill points, ${GANKIT_FUZZ_EXAMPLES_DRILL:=100} fuzz cases per fuzz test"
+echo "[test] reliability drills: ${GANKIT_DRILL_KILLS:=5} kill points, ${GANKIT_FUZZ_EXAMPLES_DRILL:=60} fuzz cases per fuzz test"
 GANKIT_DRILL_KILLS="$GANKIT_DRILL_KILLS" GANKIT_FUZZ_EXAMPLES_DRILL="$GANKIT_FUZZ_EXAMPLES_DRILL" \
   exec .venv/bin/python -m pytest -q -m drill

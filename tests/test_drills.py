@@ -1,7 +1,7 @@
 """The reliability drills (docs/reliability.md), in the bounded form CI runs: ``pytest -m drill``.
 
 Deselected from the default run (pyproject's addopts). ``scripts/test.sh`` runs this group after the suite with
-``GANKIT_DRILL_KILLS`` kill points (default 8) and ``GANKIT_FUZZ_EXAMPLES`` fuzz cases per fuzz test (default 100);
+``GANKIT_DRILL_KILLS`` kill points (default 5) and ``GANKIT_FUZZ_EXAMPLES`` fuzz cases per fuzz test (default 60);
 the figures in docs/reliability.md come from the same scripts run longer.
 """
 
@@ -27,7 +27,7 @@ def _script(name: str, *args: str, timeout: int = 900) -> dict:
 
 
 def test_kill_9_at_random_moments_then_resume_is_bit_exact():
-    kills = int(os.environ.get("GANKIT_DRILL_KILLS", "8"))
+    kills = int(os.environ.get("GANKIT_DRILL_KILLS", "5"))
     summary = _script("kill9.py", "--kills", str(kills), "--seed", os.environ.get("GANKIT_DRILL_SEED", "0"))
     assert summary["all_bit_exact"] and summary["kills"] >= kills, summary
 
@@ -38,7 +38,7 @@ def test_a_full_disk_stops_cleanly_and_resumes():
 
 
 def test_fuzz_with_more_cases(tmp_path):
-    examples = os.environ.get("GANKIT_FUZZ_EXAMPLES_DRILL", "100")
+    examples = os.environ.get("GANKIT_FUZZ_EXAMPLES_DRILL", "60")
     report = tmp_path / "fuzz.json"
     env = {**os.environ, "GANKIT_FUZZ_EXAMPLES": examples, "GANKIT_FUZZ_REPORT": str(report)}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" /

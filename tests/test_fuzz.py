@@ -2,7 +2,7 @@
 files, damaged checkpoints. Every case must end in success or in one clear line (a GankitError, exit 2 from the
 command line): never another exception, never a hang, never a change to an existing run.
 
-The default suite runs ``GANKIT_FUZZ_EXAMPLES`` cases per test (default 40); the drill group (``-m drill``,
+The default suite runs ``GANKIT_FUZZ_EXAMPLES`` cases per test (default 20); the drill group (``-m drill``,
 tests/test_drills.py) runs this file again with more and records the counts in docs/reliability.md.
 """
 
@@ -26,7 +26,7 @@ from gankit.cli import main
 from gankit.data.folder import load_image_folder
 from gankit.errors import GankitError
 
-EXAMPLES = int(os.environ.get("GANKIT_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("GANKIT_FUZZ_EXAMPLES", "20"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=timedelta(seconds=60), derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from safetensors.torch import load_file
@@ -40,10 +41,20 @@ DAMAGE = {
 }
 
 
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """An uninterrupted 40-step run, and the same run stopped after step 30 (checkpoints 20 and 30, keep 2), as a
+    crash after step 30 leaves it; each test damages its own copy of the second."""
+    root = tmp_path_factory.mktemp("recovery")
+    _train(root / "straight")
+    _train(root / "stopped", stop_at=30)
+    return root
+
+
 @pytest.mark.parametrize("damage", list(DAMAGE))
-def test_resume_falls_back_past_a_damaged_checkpoint(tmp_path, capsys, damage):
-    _train(tmp_path / "straight")
-    _train(tmp_path / "run", stop_at=30)  # checkpoints 20 and 30 (keep 2), as a crash after step 30 leaves them
+def test_resume_falls_back_past_a_damaged_checkpoint(tmp_path, capsys, runs, damage):
+    shutil.copytree(runs / "stopped", tmp_path / "run")
+    shutil.copytree(runs / "straight", tmp_path / "straight")
     newest = tmp_path / "run" / "checkpoints" / "step-00000030"
     DAMAGE[damage](newest)
     capsys.readouterr()
@@ -62,8 +73,8 @@ def test_resume_falls_back_past_a_damaged_checkpoint(tmp_path, capsys, damage):
     assert aside.is_dir() and (tmp_path / "run" / "checkpoints" / "step-00000030").is_dir()
 
 
-def test_no_checkpoint_verifies_is_one_clear_error_and_moves_nothing(tmp_path, capsys):
-    _train(tmp_path / "run", stop_at=30)
+def test_no_checkpoint_verifies_is_one_clear_error_and_moves_nothing(tmp_path, capsys, runs):
+    shutil.copytree(runs / "stopped", tmp_path / "run")
     for step in (20, 30):
         _truncate(tmp_path / "run" / "checkpoints" / f"step-{step:08d}" / "tensors.safetensors")
     before = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())

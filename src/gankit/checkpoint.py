@@ -246,6 +246,11 @@ def _read_one(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
             f"{', '.join(map(str, READABLE_VERSIONS))}: use the gankit release that wrote it"
         )
     state = upgrade_state(state)
+    shape = {"step": int, "config": dict, "optimizers": dict}
+    wrong = [k for k, t in shape.items() if not isinstance(state.get(k), t) or isinstance(state.get(k), bool)]
+    if wrong or ("data" in state and not isinstance(state["data"], dict)) or not isinstance(
+            state.get("tensors_sha256", ""), str):
+        raise CheckpointError(f"checkpoint {path} is damaged: {STATE} lacks or garbles {', '.join(wrong) or 'data'}")
     expected = state.get("tensors_sha256")
     if expected is not None:
         try:

@@ -32,7 +32,7 @@ from gankit.config.families import (
     Pix2PixLossConfig,
     Pix2PixModelConfig,
 )
-from gankit.config.parse import build_section, fix_yaml_numbers, load_yaml, merge, parse_override
+from gankit.config.parse import build_section, fix_yaml_numbers, load_yaml, merge, parse_override, shown_key
 from gankit.config.sections import (
     DATASET_NAMES,
     FOLDER_DATASETS,
@@ -108,7 +108,7 @@ def from_dict(raw: dict) -> Config:
             names = ["description", "task", *sections]
             close = difflib.get_close_matches(str(key), names, n=1)
             hint = f" (did you mean {close[0]}?)" if close else f" (valid: {', '.join(names)})"
-            raise ConfigError(f"unknown config key {key}{hint}")
+            raise ConfigError(f"unknown config key {shown_key(key)}{hint}")
     kwargs.setdefault("model", family.model())
     kwargs.setdefault("loss", family.loss())
     cfg = Config(**kwargs)

@@ -69,6 +69,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")  # pragma: no cover
 
 
+def shown_key(key: Any) -> str:
+    """A config key as an error message shows it: as written, or quoted when it holds a newline or nothing
+    visible (so the message stays one line and says what was there)."""
+    return key if isinstance(key, str) and key and key.isprintable() and key.strip() == key else repr(key)
+
+
 def build_section(cls: type, raw: Any, prefix: str, where: str = "") -> Any:
     """``raw`` (a mapping) as the dataclass ``cls``; keys are reported as ``prefix + key``; ``where`` is added to
     the unknown-key message (e.g. "for task pix2pix")."""
@@ -78,7 +84,7 @@ def build_section(cls: type, raw: Any, prefix: str, where: str = "") -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in raw.items():
-        full = f"{prefix}{key}"
+        full = f"{prefix}{shown_key(key)}"
         if key not in names:
             close = difflib.get_close_matches(str(key), names, n=1)
             hint = f" (did you mean {prefix}{close[0]}?)" if close else f" (valid: {', '.join(names)})"

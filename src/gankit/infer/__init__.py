@@ -46,8 +46,13 @@ def load_model(run: str, use_ema: bool = True, device: str = "cpu") -> LoadedMod
     """Rebuild a run's inference networks from its latest checkpoint (or a checkpoint folder)."""
     tensors, state = read_checkpoint(run)
     cfg = from_dict(state["config"])
-    data = state["data"]
-    nets = get_family(cfg.task).inference_networks(cfg, data)
+    data = state.get("data")
+    try:
+        nets = get_family(cfg.task).inference_networks(cfg, data)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:  # a state.json edited or damaged into other JSON
+        raise CheckpointError(f"checkpoint {state['path']}: its state.json does not describe the data the networks "
+                              f"need ({type(exc).__name__}: {exc}); it was damaged or written by something "
+                              "else") from None
     for name, net in nets.items():
         has_ema = any(k.startswith(f"net.{name}_ema.") for k in tensors)
         if use_ema and not has_ema and cfg.train.ema > 0:
