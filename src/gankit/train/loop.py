@@ -189,9 +189,10 @@ class Trainer:
         ok = bool(torch.stack(flags).all()) if flags else True
         return not dist_utils.any_process(not ok) if self.s.world > 1 else ok
 
-    def _roll_back(self, bad_step: int, what: str) -> None:
+    def _roll_back(self, bad_step: int, what: str) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
         """Back to the newest good checkpoint with lower learning rates and fresh noise (``train.nan_retries``
-        times at most, each by ``train.nan_lr_factor``); then a clear stop. Every process does the same."""
+        times at most, each by ``train.nan_lr_factor``); then a clear stop. Every process does the same.
+        Returns the log window (sums, counts) that the checkpoint carried, for the loop to continue."""
         t = self.s.cfg.train
         hint = "lower the learning rates or add a regularizer (R1, spectral norm), then start again"
         if self.rollbacks >= t.nan_retries:
@@ -224,6 +225,8 @@ class Trainer:
             print(f"\n[gankit] warning: training diverged at step {bad_step} ({what}): rolled back to step "
                   f"{self.step}, learning rates x{new_scale:g}, fresh noise (rollback {self.rollbacks} of "
                   f"{t.nan_retries})", file=sys.stderr)
+        window, self._window = self._window, ({}, {})
+        return window
 
     def _generator_states(self) -> dict[str, torch.Tensor]:
         """The task's own generators' states and, in a multi-process run, every process's global generators.
@@ -390,9 +393,9 @@ class Trainer:
                 record["kimg"] = self.step * images / 1000
                 bad = [k for k, v in record.items() if not math.isfinite(v)]
                 if bad or not self._weights_finite():
-                    self._roll_back(self.step, f"{', '.join(bad)} not finite" if bad else "a weight is not finite")
-                    (sums, counts), self._window, budget_hit = self._window, ({}, {}), ""
-                    bar.n = self.step
+                    sums, counts = self._roll_back(self.step, f"{', '.join(bad)} not finite" if bad
+                                                   else "a weight is not finite")
+                    budget_hit, bar.n = "", self.step
                     window_images, window_start = 0, time.perf_counter()
                     continue
                 self.logger.log(record)
@@ -408,9 +411,9 @@ class Trainer:
                 self.last_eval = self.evaluate()
             if self.step % t.ckpt_every == 0 or self.step in (total, end):
                 if self.step % t.log_every and not self._weights_finite():  # never save a broken state
-                    self._roll_back(self.step, "a weight is not finite")
-                    (sums, counts), self._window, budget_hit = self._window, ({}, {}), ""
-                    bar.n = self.step
+                    sums, counts = self._roll_back(self.step, "a weight is not finite")
+                    budget_hit, bar.n = "", self.step
+                    window_images, window_start = 0, time.perf_counter()
                     continue
                 self.save_checkpoint((sums, counts))
         bar.close()
