@@ -9,9 +9,10 @@ import pytest
 from safetensors.torch import load_file
 
 from gankit import config as C
-from gankit.checkpoint import VERSION, file_sha256, read_checkpoint
+from gankit.checkpoint import VERSION, read_checkpoint
 from gankit.cli import main
 from gankit.errors import CheckpointError
+from gankit.fetch import sha256_file
 from gankit.train.loop import Trainer, build, prepare_run_dir
 
 COMMON = ["train.deterministic=true", "train.log_every=5", "train.sample_every=1000", "train.ckpt_every=10",
@@ -89,7 +90,7 @@ def test_checksum_is_written_and_a_named_damaged_checkpoint_is_refused(tmp_path)
     _train(tmp_path / "run", stop_at=20)
     ck = tmp_path / "run" / "checkpoints" / "step-00000020"
     state = json.loads((ck / "state.json").read_text())
-    assert state["version"] == VERSION and state["tensors_sha256"] == file_sha256(ck / "tensors.safetensors")
+    assert state["version"] == VERSION and state["tensors_sha256"] == sha256_file(ck / "tensors.safetensors")
     _flip_a_bit(ck / "tensors.safetensors")
     with pytest.raises(CheckpointError, match="does not match the SHA-256"):
         read_checkpoint(ck)  # a checkpoint named directly has no fallback

@@ -26,7 +26,6 @@ the old set of checkpoints or the new one, never a half-written folder that look
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -42,6 +41,7 @@ from torch import nn
 
 from gankit import __version__
 from gankit.errors import CheckpointError
+from gankit.fetch import sha256_file
 
 FORMAT = "gankit-checkpoint"
 VERSION = 3
@@ -167,7 +167,7 @@ def _write_into(tmp: Path, tensors: dict[str, torch.Tensor], step: int, optim_me
         "gankit_version": __version__,
         "step": step,
         "time": time.time(),
-        "tensors_sha256": file_sha256(tmp / TENSORS),
+        "tensors_sha256": sha256_file(tmp / TENSORS),
         "optimizers": optim_meta,
         **extra,
     }
@@ -177,15 +177,6 @@ def _write_into(tmp: Path, tensors: dict[str, torch.Tensor], step: int, optim_me
         json.dump(state, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB pieces."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_checkpoint(path: str | Path, quarantine: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
@@ -254,7 +245,7 @@ def _read_one(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     expected = state.get("tensors_sha256")
     if expected is not None:
         try:
-            actual = file_sha256(path / TENSORS)
+            actual = sha256_file(path / TENSORS)
         except OSError as exc:
             raise CheckpointError(f"checkpoint {path}: {TENSORS} is unreadable ({exc})") from None
         if actual != expected:
