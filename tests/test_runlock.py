@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gankit.cli import main
-from gankit.train.runlock import LOCK_NAME, RunLock
+from gankit.train.runlock import LOCK_NAME, RunInUseError, RunLock
 
 QUICK = ["--preset", "toy-ring", "--steps", "20", "--quiet", "--set", "train.ckpt_every=10"]
 HOLD = ("import sys, time\nfrom gankit.train.runlock import RunLock\nRunLock(sys.argv[1]).acquire()\n"
@@ -88,3 +90,23 @@ def test_lock_is_reentrant_free_and_refuses_a_file(tmp_path):
         assert "is a file" in str(exc)
     else:
         raise AssertionError("a file was accepted as a run folder")
+
+
+def test_a_race_loser_waits_for_the_holder_to_write_its_name(tmp_path):
+    """The holder writes its name just after taking the lock; a loser that reads the empty file in between waits."""
+    import fcntl
+    import threading
+
+    run = tmp_path / "r"
+    run.mkdir()
+    fd = os.open(run / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    name = json.dumps({"pid": 4242, "host": "elsewhere", "since": "2026-12-07 00:00:00"}).encode()
+    writer = threading.Timer(0.3, lambda: os.pwrite(fd, name, 0))
+    writer.start()
+    try:
+        with pytest.raises(RunInUseError, match="in use by pid 4242 on host elsewhere"):
+            RunLock(run).acquire()
+    finally:
+        writer.join()
+        os.close(fd)

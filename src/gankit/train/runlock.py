@@ -45,6 +45,32 @@ def _holder(text: str) -> str:
         return "another process (its lock file names no holder)"
 
 
+def _current_holder(text: str) -> bool:
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(info, dict) and bool(info.get("pid")) and not info.get("released")
+
+
+def _in_use(fd: int, run_dir: Path, wait: float = 2.0) -> RunInUseError:
+    """The error for a lock that another process holds, naming it.
+
+    A holder takes the lock first and writes its name just after, so a process that lost a race by a few
+    milliseconds can find the file empty (or still naming the previous, released holder): read again for up to
+    ``wait`` seconds before giving up on the name.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        text = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+        if _current_holder(text) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    who = _holder(text) if _current_holder(text) else "another process (its lock file names no holder yet)"
+    return RunInUseError(f"run folder {run_dir} is in use by {who}: wait for it to end or stop it, or choose "
+                         "another --out")
+
+
 class RunLock:
     """The exclusive lock on one run folder; ``acquire`` creates the folder if needed."""
 
@@ -65,12 +91,11 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                text = os.pread(fd, 4096, 0).decode("utf-8", "replace")
-                os.close(fd)
-                raise RunInUseError(
-                    f"run folder {self.run_dir} is in use by {_holder(text)}: wait for it to end or stop it, "
-                    "or choose another --out"
-                ) from None
+                try:
+                    error = _in_use(fd, self.run_dir)
+                finally:
+                    os.close(fd)
+                raise error from None
         previous = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
         if previous and not quiet:
             try:
@@ -123,9 +148,7 @@ def check_not_in_use(run_dir: str | Path) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
-            text = os.pread(fd, 4096, 0).decode("utf-8", "replace")
-            raise RunInUseError(f"run folder {run_dir} is in use by {_holder(text)}: wait for it to end or stop "
-                                "it, or choose another --out") from None
+            raise _in_use(fd, Path(run_dir)) from None
         fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
