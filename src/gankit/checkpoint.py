@@ -143,6 +143,23 @@ def save_checkpoint(
     return final
 
 
+def write_checkpoint_folder(final: str | Path, tensors: dict[str, torch.Tensor], step: int, extra: dict) -> Path:
+    """Write a checkpoint folder holding only ``tensors`` (no optimizers) at ``final``, atomically; an existing
+    ``final`` is refused. Used to pack inference weights (the model zoo)."""
+    final = Path(final)
+    if final.exists():
+        raise CheckpointError(f"{final} already exists: remove it first or choose another name")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
+    try:
+        _write_into(tmp, {k: v.contiguous() for k, v in tensors.items()}, step, {}, extra)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
 def _clear_leftovers(root: Path) -> None:
     """Remove what a killed writer left: partial ``.tmp-*`` folders, and ``.old-step-*`` copies whose step was
     rewritten in full (one whose rewrite did not finish is the only copy of that step, so it stays). The run lock

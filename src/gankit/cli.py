@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -13,6 +15,24 @@ from gankit.errors import GankitError
 
 DEFAULT_PRESET = "dcgan-mnist-quick"
 FOLDER_PRESET = "dcgan-folder"
+
+
+def _add_source(parser: argparse.ArgumentParser, what: str = "run folder (or checkpoint folder)") -> None:
+    """``--run RUN`` or ``--model NAME`` (a zoo model), exactly one."""
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--run", help=what)
+    group.add_argument("--model", help="a model of the zoo instead of a run (`gankit zoo` lists them)")
+
+
+def _source(args: argparse.Namespace) -> str:
+    """The folder to load: ``--run`` as given, or the verified zoo folder of ``--model``."""
+    if getattr(args, "model", None):
+        from gankit.infer.zoo import model_dir
+
+        if getattr(args, "no_ema", False):
+            raise GankitError("zoo models ship the EMA generator only: drop --no-ema")
+        return str(model_dir(args.model))
+    return args.run
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,8 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--nproc", type=int, help="train with N processes on this machine (runs torchrun "
                    "--standalone --nproc_per_node N -m gankit train ...; gloo on CPU, nccl on GPUs)")
 
-    s = sub.add_parser("sample", help="write samples of a trained run")
-    s.add_argument("--run", required=True, help="run folder (or checkpoint folder)")
+    s = sub.add_parser("sample", help="write samples of a trained run or zoo model")
+    _add_source(s)
     s.add_argument("--out", required=True, help="output file (.png or .npy)")
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
@@ -50,9 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--class", dest="class_", metavar="C", help="class index or name (conditional models)")
     s.add_argument("--format", choices=("png", "npy"), help="default: from the --out suffix")
     s.add_argument("--no-ema", action="store_true", help="use the trained G instead of its EMA")
+    s.add_argument("--d-filter", type=float, metavar="KEEP", help="draw n/KEEP samples and keep the n the run's "
+                   "discriminator scores highest (discriminator rejection sampling, top-k form; needs --run)")
 
     mx = sub.add_parser("mix", help="StyleGAN2: the style-mixing grid of a trained run")
-    mx.add_argument("--run", required=True, help="run folder (or checkpoint folder) of a model.arch=stylegan2 run")
+    _add_source(mx, "run folder (or checkpoint folder) of a model.arch=stylegan2 run")
     mx.add_argument("--rows", required=True, help="comma-separated seeds down the left, e.g. 1,2,3")
     mx.add_argument("--cols", required=True, help="comma-separated seeds across the top, e.g. 10,11,12,13")
     mx.add_argument("--layers", default="0-3", help="the layers whose styles come from the column seeds: A-B, A "
@@ -63,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     mx.add_argument("--no-ema", action="store_true", help="use the trained G instead of its EMA")
 
     tr = sub.add_parser("translate", help="translate image files with a trained pix2pix or CycleGAN run")
-    tr.add_argument("--run", required=True, help="run folder (or checkpoint folder)")
+    _add_source(tr)
     tr.add_argument("--input", required=True, help="an image file or a folder of them (searched recursively)")
     tr.add_argument("--out", required=True, help="output folder (PNG files named after the inputs)")
     tr.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
@@ -75,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-ema", action="store_true", help="use the trained generator instead of its EMA")
 
     up = sub.add_parser("upscale", help="upscale image files with a trained super-resolution (sr) run")
-    up.add_argument("--run", required=True, help="run folder (or checkpoint folder)")
+    _add_source(up)
     up.add_argument("--input", required=True, help="an image file or a folder of them (searched recursively)")
     up.add_argument("--out", required=True, help="output folder (PNG files named after the inputs)")
     up.add_argument("--scale", type=int, help="must match the run's model.scale (checked)")
@@ -83,6 +105,51 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--overlap", type=int, default=16, help="overlap of neighbouring tiles in input pixels "
                     "(default 16)")
     up.add_argument("--no-ema", action="store_true", help="use the trained generator instead of its EMA")
+
+    ip = sub.add_parser("interpolate", help="a walk through latent space between seeds, as a GIF or a PNG grid")
+    _add_source(ip)
+    ip.add_argument("--seeds", default="1,7,42", help="comma-separated seeds to walk through (default 1,7,42)")
+    ip.add_argument("--steps", type=int, default=16, help="frames per leg between two seeds, ends included "
+                    "(default 16)")
+    ip.add_argument("--space", choices=("z", "w"), default="z", help="z: G's input; w: StyleGAN's W (default z)")
+    ip.add_argument("--method", choices=("lerp", "slerp"), help="straight line or great circle (default: slerp in z, "
+                    "lerp in w)")
+    ip.add_argument("--class", dest="class_", metavar="C", help="conditional models: the class of the whole walk")
+    ip.add_argument("--classes", help="conditional models: one class per seed, morphing between them")
+    ip.add_argument("--psi", type=float, default=1.0, help="StyleGAN truncation in W (default 1: none)")
+    ip.add_argument("--truncation", type=float, help="redraw z entries beyond +-T (BigGAN truncation)")
+    ip.add_argument("--loop", action="store_true", help="walk back to the first seed (a seamless GIF)")
+    ip.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default 12)")
+    ip.add_argument("--out", required=True, help="walk.gif (animation) or walk.png (grid, a leg per row)")
+
+    sc = sub.add_parser("score", help="rank images by a trained discriminator (most real first)")
+    sc.add_argument("--run", required=True, help="run folder of a gan run (its D is used)")
+    sc.add_argument("--input", required=True, help="a folder of images (recursive), an .npz/.npy of uint8 images, "
+                    "or a built-in split such as mnist:test")
+    sc.add_argument("--out", help="write rank,name,score rows to this CSV")
+    sc.add_argument("--class", dest="class_", metavar="C", help="conditional D: score under this class (default: "
+                    "each image's best class)")
+    sc.add_argument("--show", type=int, default=5, help="print the best and worst N (default 5)")
+
+    ex = sub.add_parser("export", help="a trained generator as ONNX or TorchScript, checked against PyTorch")
+    _add_source(ex)
+    ex.add_argument("--out", required=True, help="output file (.onnx or .pt)")
+    ex.add_argument("--format", choices=("onnx", "torchscript"), help="default: from the --out suffix")
+    ex.add_argument("--direction", choices=("a2b", "b2a"), default="a2b", help="CycleGAN: which generator")
+    ex.add_argument("--psi", type=float, help="StyleGAN: truncation in W frozen into the graph (default: the run's "
+                    "sample.truncation_psi)")
+
+    z = sub.add_parser("zoo", help="the trained models that ship with gankit: list, show a card, pack a run")
+    zsub = z.add_subparsers(dest="zoo", metavar="ACTION")
+    zs = zsub.add_parser("show", help="print a model's card")
+    zs.add_argument("name")
+    zp = zsub.add_parser("pack", help="(maintainers) add a finished run's generator to the zoo")
+    zp.add_argument("--run", required=True, help="finished run folder")
+    zp.add_argument("--name", required=True, help="the model's name")
+    zp.add_argument("--card", required=True, help="the model card (Markdown file)")
+    zp.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="bf16", help="weight storage (default bf16)")
+    zp.add_argument("--description", default="", help="one line for `gankit zoo` (default: the config's)")
+    zp.add_argument("--replace", action="store_true", help="pack again over an existing model of that name")
 
     sub.add_parser("presets", help="list the shipped presets")
 
@@ -151,6 +218,7 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="FID, KID, IS, precision/recall, density/coverage of a run or of image sets")
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="run folder: evaluate samples of its generator")
+    src.add_argument("--model", help="a zoo model: evaluate samples of its generator (nothing is written)")
     src.add_argument("--fake", help="generated images: folder, .npz/.npy of uint8 images")
     e.add_argument("--real", "--ref", dest="real",
                    help="real images: mnist:test, fashion-mnist:train, digits, a folder or an .npz/.npy "
@@ -407,10 +475,21 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if args.psi is not None and args.psi < 0:
         raise GankitError(f"--psi must be 0 or more (1 = no truncation), got {args.psi}")
     fmt = args.format or ("npy" if args.out.endswith(".npy") else "png")
-    loaded = load_generator(args.run, use_ema=not args.no_ema)
+    disc = None
+    if args.d_filter is not None:
+        from gankit.infer.score import load_discriminator
+
+        if not args.run:
+            raise GankitError("--d-filter needs the run's discriminator: pass --run (zoo models ship G only)")
+        if not 0 < args.d_filter <= 1:
+            raise GankitError(f"--d-filter must be in (0, 1], the fraction of draws kept; got {args.d_filter}")
+        disc = load_discriminator(args.run)
+    loaded = load_generator(_source(args), use_ema=not args.no_ema)
     path = sample_to_file(loaded, args.out, n=args.n, seed=args.seed, truncation=args.truncation,
-                          class_=args.class_, fmt=fmt, jacobian_truncation=jt, psi=args.psi)
-    print(f"[gankit] wrote {args.n} samples to {path}")
+                          class_=args.class_, fmt=fmt, jacobian_truncation=jt, psi=args.psi, d_filter=args.d_filter,
+                          disc=disc)
+    kept = f" (the best {args.n} of {math.ceil(args.n / args.d_filter)} by D)" if args.d_filter is not None else ""
+    print(f"[gankit] wrote {args.n} samples{kept} to {path}")
     return 0
 
 
@@ -423,7 +502,7 @@ def _cmd_mix(args: argparse.Namespace) -> int:
     rows, cols = list(_seed_list(args.rows, "--rows")), list(_seed_list(args.cols, "--cols"))
     if args.psi < 0:
         raise GankitError(f"--psi must be 0 or more (1 = no truncation), got {args.psi}")
-    loaded = load_generator(args.run, use_ema=not args.no_ema)
+    loaded = load_generator(_source(args), use_ema=not args.no_ema)
     layers = parse_layers(args.layers, getattr(loaded.net, "num_ws", 0) or 1)
     grid = mix_grid(loaded, rows, cols, layers, args.psi, class_index(loaded, args.class_))
     path = save_picture(grid, args.out)
@@ -438,7 +517,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 
     if args.overlap is not None and args.overlap < 0:
         raise GankitError(f"--overlap must be zero or more, got {args.overlap}")
-    loaded = load_model(args.run, use_ema=not args.no_ema)
+    loaded = load_model(_source(args), use_ema=not args.no_ema)
     written = translate_path(loaded, args.input, args.out, args.direction, args.mode, args.overlap)
     print(f"[gankit] wrote {len(written)} translated image{'s' if len(written) != 1 else ''} to {args.out}")
     return 0
@@ -448,9 +527,88 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from gankit.infer import load_model
     from gankit.infer.upscale import upscale_path
 
-    loaded = load_model(args.run, use_ema=not args.no_ema)
+    loaded = load_model(_source(args), use_ema=not args.no_ema)
     written = upscale_path(loaded, args.input, args.out, args.scale, args.tile, args.overlap)
     print(f"[gankit] wrote {len(written)} upscaled image{'s' if len(written) != 1 else ''} to {args.out}")
+    return 0
+
+
+def _cmd_interpolate(args: argparse.Namespace) -> int:
+    from gankit.infer import load_generator
+    from gankit.infer.interpolate import interpolate, save_walk
+    from gankit.infer.sample import class_index
+
+    seeds = list(_seed_list(args.seeds))
+    if args.class_ is not None and args.classes is not None:
+        raise GankitError("--class fixes one class for the walk, --classes gives one per seed: pass one of them")
+    loaded = load_generator(_source(args))
+    names = [args.class_] if args.class_ is not None else (args.classes.split(",") if args.classes else [])
+    classes = [class_index(loaded, c.strip()) for c in names]
+    if args.psi < 0:
+        raise GankitError(f"--psi must be 0 or more (1 = no truncation), got {args.psi}")
+    if args.truncation is not None and args.truncation <= 0:
+        raise GankitError(f"--truncation must be > 0, got {args.truncation}")
+    frames = interpolate(loaded, seeds, args.steps, args.space, args.method, classes, args.psi, args.truncation,
+                         args.loop)
+    path = save_walk(frames, args.out, args.steps, args.loop, args.fps)
+    print(f"[gankit] wrote a {len(frames)}-frame walk through seeds {','.join(map(str, seeds))} "
+          f"({args.space} space) to {path}")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from gankit.infer.score import score_images
+
+    ranked = score_images(args.run, args.input, args.out, args.class_)
+    scores = [s for _, s in ranked]
+    print(f"[gankit] scored {len(ranked)} images with the D of {args.run}: median {statistics.median(scores):.4g}, "
+          f"range {scores[-1]:.4g} .. {scores[0]:.4g}" + (f"; ranking written to {args.out}" if args.out else ""))
+    k = min(args.show, len(ranked))
+    for title, part in (("most real", ranked[:k]), ("least real", ranked[::-1][:k])):
+        if k:
+            print(f"  {title}: " + ", ".join(f"{name} ({s:.3g})" for name, s in part))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from gankit.infer import load_model
+    from gankit.infer.export import export
+
+    if args.psi is not None and args.psi < 0:
+        raise GankitError(f"--psi must be 0 or more (1 = no truncation), got {args.psi}")
+    report = export(load_model(_source(args)), args.out, args.format, args.direction, args.psi)
+    inputs = ", ".join(f"{k} {v}" for k, v in report["inputs"].items())
+    print(f"[gankit] exported to {report['path']} ({report['format']}, {report['bytes'] / 1e6:.2f} MB; inputs "
+          f"{inputs} per item, dynamic batch); checked on a batch of {report['checked_batch']}: max |diff| vs "
+          f"PyTorch {report['max_abs_diff']:.2g} (tolerance {report['tolerance']:g})")
+    return 0
+
+
+def _cmd_zoo(args: argparse.Namespace) -> int:
+    from gankit.infer import zoo
+
+    if args.zoo == "pack":
+        card = Path(args.card)
+        if not card.is_file():
+            raise GankitError(f"--card {card}: no such file")
+        entry = zoo.pack(args.run, args.name, card.read_text(), args.dtype, args.description, replace=args.replace)
+        size = sum(m["bytes"] for m in entry["files"].values())
+        print(f"[gankit] packed {args.run} (step {entry['step']}) as zoo model {args.name}: {size / 1e6:.2f} MB in "
+              f"{args.dtype}; the zoo now holds {zoo.size_bytes() / 1e6:.2f} MB")
+        return 0
+    if args.zoo == "show":
+        print((zoo.model_dir(args.name) / "card.md").read_text(), end="")
+        return 0
+    models = zoo.list_models()
+    if not models:
+        print("the zoo is empty in this installation")
+        return 0
+    width = max(map(len, models))
+    for name, entry in models.items():
+        size = sum(m["bytes"] for m in entry["files"].values())
+        print(f"{name:<{width}}  {entry['family']:<8} {size / 1e6:5.2f} MB  {entry['description']}")
+    print(f"\n{len(models)} models, {zoo.size_bytes() / 1e6:.2f} MB. Use one with --model NAME (sample, interpolate, "
+          "mix, translate, upscale, eval, export, serve); `gankit zoo show NAME` prints its card.")
     return 0
 
 
@@ -541,16 +699,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from gankit.train.logger import append_jsonl
 
     wanted = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
+    run = _source(args) if args.run or args.model else None
+    keep = bool(args.run)  # results are appended to a run's metrics.jsonl, never into the installed zoo
     if "ppl" in wanted:  # a property of StyleGAN's W space, measured on the generator, not on image sets
-        if not args.run:
+        if not run:
             raise GankitError("--metrics ppl measures a StyleGAN run's generator: pass --run")
         if args.ppl_pairs <= 0:
             raise GankitError("--ppl-pairs must be positive")
         from gankit.infer import load_generator
         from gankit.infer.style import run_ppl
 
-        ppl = run_ppl(load_generator(args.run), args.ppl_pairs, args.seed)
-        append_jsonl(Path(args.run) / "metrics.jsonl", ppl)
+        ppl = run_ppl(load_generator(run), args.ppl_pairs, args.seed)
+        if keep:
+            append_jsonl(Path(run) / "metrics.jsonl", ppl)
         print(json.dumps(ppl) if args.json else f"ppl_w  {ppl['ppl_w']:.6g}  ({ppl['protocol']['pairs']} pairs; "
               f"{ppl['protocol']['distance']})")
         wanted.remove("ppl")
@@ -560,8 +721,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.n <= 0 or (args.n_real is not None and args.n_real <= 0):
         raise GankitError("--n and --n-real must be positive")
     n_real = args.n_real or args.n
-    if args.run:
-        fake, data = run_images(args.run, args.n, args.seed)
+    if run:
+        fake, data = run_images(run, args.n, args.seed)
         resolution, channels = args.resolution or data["resolution"], data["channels"]
         if args.resolution and args.resolution != data["resolution"]:
             fake.images = src.fit_image_set(fake.images, resolution, channels)
@@ -576,9 +737,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         extractor = args.extractor or src.default_extractor(args.real.partition(":")[0])
     real = src.load_images(real_spec, n_real, args.seed, resolution, channels)
     result = fe.evaluate(fake, real, names, extractor, args.extractor_path, args.seed, use_cache=not args.no_cache)
-    if args.run:
+    if run:
         result["step"] = data["step"]
-        append_jsonl(Path(args.run) / "metrics.jsonl", result)
+    if keep:
+        append_jsonl(Path(run) / "metrics.jsonl", result)
     print(json.dumps(result) if args.json else fe.format_table(result))
     return 0
 
@@ -594,6 +756,10 @@ COMMANDS = {
     "train": _cmd_train,
     "sample": _cmd_sample,
     "mix": _cmd_mix,
+    "interpolate": _cmd_interpolate,
+    "zoo": _cmd_zoo,
+    "export": _cmd_export,
+    "score": _cmd_score,
     "translate": _cmd_translate,
     "upscale": _cmd_upscale,
     "presets": _cmd_presets,

@@ -22,6 +22,16 @@ def class_index(loaded: LoadedModel, class_: str | None) -> int | None:
     raise GankitError(f"--class {class_!r}: expected 0..{loaded.num_classes - 1} or one of {names}")
 
 
+def sample_labels(loaded: LoadedModel, n: int, class_: str | None = None) -> torch.Tensor | None:
+    """The labels of ``n`` samples: balanced (cycling through the classes), all ``class_``, or None when
+    unconditional."""
+    if not loaded.num_classes:
+        class_index(loaded, class_)  # a --class for an unconditional model is an error
+        return None
+    idx = class_index(loaded, class_)
+    return torch.full((n,), idx) if idx is not None else torch.arange(n) % loaded.num_classes
+
+
 def sample_outputs(loaded: LoadedModel, n: int, seed: int = 0, truncation: float | None = None,
                    class_: str | None = None, jacobian_truncation: float | None = None, psi: float | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -39,10 +49,7 @@ def sample_outputs(loaded: LoadedModel, n: int, seed: int = 0, truncation: float
     if psi != 1 and not hasattr(loaded.net, "w_avg"):
         raise GankitError("--psi truncates StyleGAN's W space; this generator has none (use --truncation for z)")
     cutoff = sample_cfg.truncation_cutoff if sample_cfg else 0
-    labels = None
-    idx = class_index(loaded, class_)
-    if loaded.num_classes:
-        labels = torch.full((n,), idx) if idx is not None else torch.arange(n) % loaded.num_classes
+    labels = sample_labels(loaded, n, class_)
     gen = torch.Generator().manual_seed(seed)
     z = draw_latents(loaded.net, n, gen, labels, truncation, jacobian_truncation,
                      sample_cfg.jacobian_projections if sample_cfg else 8)
@@ -51,8 +58,9 @@ def sample_outputs(loaded: LoadedModel, n: int, seed: int = 0, truncation: float
 
 def sample_to_file(loaded: LoadedModel, out: str, n: int = 64, seed: int = 0, truncation: float | None = None,
                    class_: str | None = None, fmt: str = "png", jacobian_truncation: float | None = None,
-                   psi: float | None = None):
-    """Draw ``n`` samples with :func:`sample_outputs` and write a PNG grid or an .npy array.
+                   psi: float | None = None, d_filter: float | None = None, disc=None):
+    """Draw ``n`` samples with :func:`sample_outputs` (or, with ``d_filter`` and the run's discriminator ``disc``,
+    :func:`gankit.infer.score.d_filtered_outputs`) and write a PNG grid or an .npy array.
 
     Images: npy is uint8 (N, H, W, C); points: npy is float32 (N, 2) and the PNG a scatter plot.
     """
@@ -63,7 +71,13 @@ def sample_to_file(loaded: LoadedModel, out: str, n: int = 64, seed: int = 0, tr
     from gankit.data import to_uint8
     from gankit.viz import save_image_grid, save_scatter
 
-    out_t, labels = sample_outputs(loaded, n, seed, truncation, class_, jacobian_truncation, psi)
+    if d_filter is not None:
+        from gankit.infer.score import d_filtered_outputs
+
+        out_t, labels = d_filtered_outputs(loaded, disc, n, d_filter, seed, truncation=truncation, class_=class_,
+                                           jacobian_truncation=jacobian_truncation, psi=psi)
+    else:
+        out_t, labels = sample_outputs(loaded, n, seed, truncation, class_, jacobian_truncation, psi)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     if loaded.data["is_image"]:

@@ -69,8 +69,22 @@ def dcgan_init_(module: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
+def soft_onehot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
+    """Class labels (B,) as one-hot rows, or soft labels (B, num_classes) of class weights as they are.
+
+    Soft labels let inference morph between classes: a conditional G sees the weighted mix of their embeddings.
+    """
+    if labels.is_floating_point():
+        if labels.dim() != 2 or labels.shape[1] != num_classes:
+            raise ValueError(f"soft labels must be (batch, {num_classes}), got {tuple(labels.shape)}")
+        return labels.to(dtype)
+    return nn.functional.one_hot(labels, num_classes).to(dtype)
+
+
 class LabelEmbedding(nn.Module):
-    """Class label -> learned vector, concatenated to G's noise (Mirza & Osindero 2014)."""
+    """Class label -> learned vector, concatenated to G's noise (Mirza & Osindero 2014).
+
+    Soft labels (B, num_classes) give the same weighted mix of the class vectors (:func:`soft_onehot`)."""
 
     def __init__(self, num_classes: int, dim: int = 0):
         super().__init__()
@@ -78,7 +92,11 @@ class LabelEmbedding(nn.Module):
         self.embed = nn.Embedding(num_classes, self.dim)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return torch.cat([z, self.embed(labels).to(z.dtype)], dim=1)
+        if labels.is_floating_point():
+            vec = soft_onehot(labels, self.embed.num_embeddings, self.embed.weight.dtype) @ self.embed.weight
+        else:
+            vec = self.embed(labels)
+        return torch.cat([z, vec.to(z.dtype)], dim=1)
 
 
 def label_embedding(num_classes: int, dim: int = 0) -> LabelEmbedding | None:

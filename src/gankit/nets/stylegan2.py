@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.nets.growing import upsample_to
+from gankit.nets.layers import soft_onehot
 
 SQRT2 = math.sqrt(2.0)
 ACTIVATIONS = ("linear", "lrelu")
@@ -295,7 +296,7 @@ class StyleGAN2Generator(nn.Module):
         if self.embed is not None:
             if labels is None:
                 raise ValueError("this generator is conditional: pass labels")
-            y = self.embed(F.one_hot(labels, self.num_classes).to(x.dtype))
+            y = self.embed(soft_onehot(labels, self.num_classes, x.dtype))
             x = torch.cat([x, normalize_2nd_moment(y).to(x.dtype)], dim=1)
         w = self.mapping_net(x)
         if update_w_avg:
