@@ -64,8 +64,9 @@ def test_stylegan2_config_checks():
     _sg2("loss.pl_weight=2", "loss.r1_gamma=1", "loss.r1_every=16", "sample.truncation_psi=0.7")
     with pytest.raises(ConfigError, match="needs model.arch=stylegan2"):
         resolve(None, overrides=["loss.pl_weight=2"])
+    resolve(None, overrides=["sample.truncation_psi=0.5"])  # every generator has the knob (z * psi without W)
     with pytest.raises(ConfigError, match="truncation_psi"):
-        resolve(None, overrides=["sample.truncation_psi=0.5"])
+        resolve(None, overrides=["sample.truncation_psi=-0.5"])
     with pytest.raises(ConfigError, match="compile"):
         _sg2("loss.pl_weight=2", "train.compile=true")
     with pytest.raises(ConfigError, match="model.modconv"):

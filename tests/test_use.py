@@ -198,8 +198,8 @@ def test_export_matches_pytorch_at_another_batch_size(runs, tmp_path, name, fmt,
 def test_export_errors_are_one_line(runs, tmp_path, capsys):
     assert main(["export", "--run", str(runs["dcgan"]), "--out", str(tmp_path / "g.bin")]) == 2
     assert "--format" in capsys.readouterr().err
-    assert main(["export", "--run", str(runs["dcgan"]), "--psi", "0.5", "--out", str(tmp_path / "g.onnx")]) == 2
-    assert "StyleGAN" in capsys.readouterr().err
+    assert main(["export", "--run", str(runs["pix2pix"]), "--psi", "0.5", "--out", str(tmp_path / "g.onnx")]) == 2
+    assert "sample from noise" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
@@ -325,3 +325,24 @@ def test_d_filter_keeps_what_d_prefers(digits_run, runs, tmp_path, capsys):
         assert message in capsys.readouterr().err
     assert main(["score", "--run", str(runs["pix2pix"]), "--input", "digits"]) == 2
     assert "gan run" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- one truncation knob
+
+
+def test_psi_scales_z_for_generators_without_w(runs):
+    """psi = 0.5 on a DCGAN is G(z / 2); psi = 0 gives G(0) for every draw; the export freezes the same psi in."""
+    from gankit.infer.export import export_module
+    from gankit.infer.sample import sample_outputs
+    from gankit.sampling import generate
+
+    loaded = load_model(str(runs["dcgan"]))
+    half, _ = sample_outputs(loaded, 6, seed=2, psi=0.5)
+    z = loaded.net.latent.sample(6, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(half, generate(loaded.net, z * 0.5), atol=1e-6)
+    zero, _ = sample_outputs(loaded, 4, seed=3, psi=0.0)
+    assert torch.allclose(zero, zero[:1].expand_as(zero), atol=1e-6)
+    module, inputs, _, _ = export_module(loaded, psi=0.5)
+    (zz,) = inputs(6)
+    with torch.no_grad():
+        assert torch.allclose(module(zz), generate(loaded.net, zz * 0.5), atol=1e-5)

@@ -65,8 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--jacobian-truncation", type=float, metavar="F",
                    help="reject the fraction F of draws where ||dG/dz|| is largest (default: the run's "
                         "sample.jacobian_truncation; 0 turns it off)")
-    s.add_argument("--psi", type=float, help="StyleGAN2: truncation in W, w_avg + psi (w - w_avg) (default: the "
-                   "run's sample.truncation_psi; 1 = off, 0 = the average image)")
+    s.add_argument("--psi", type=float, help="fidelity/diversity: 1 = off, toward 0 = more typical samples; StyleGAN2 "
+                   "truncates in W, w_avg + psi (w - w_avg), other generators take z * psi (default: the run's "
+                   "sample.truncation_psi)")
     s.add_argument("--class", dest="class_", metavar="C", help="class index or name (conditional models)")
     s.add_argument("--format", choices=("png", "npy"), help="default: from the --out suffix")
     s.add_argument("--no-ema", action="store_true", help="use the trained G instead of its EMA")
@@ -116,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
                     "lerp in w)")
     ip.add_argument("--class", dest="class_", metavar="C", help="conditional models: the class of the whole walk")
     ip.add_argument("--classes", help="conditional models: one class per seed, morphing between them")
-    ip.add_argument("--psi", type=float, default=1.0, help="StyleGAN truncation in W (default 1: none)")
+    ip.add_argument("--psi", type=float, default=1.0, help="truncation as in gankit sample (default 1: none)")
     ip.add_argument("--truncation", type=float, help="redraw z entries beyond +-T (BigGAN truncation)")
     ip.add_argument("--loop", action="store_true", help="walk back to the first seed (a seamless GIF)")
     ip.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default 12)")
@@ -136,8 +137,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", required=True, help="output file (.onnx or .pt)")
     ex.add_argument("--format", choices=("onnx", "torchscript"), help="default: from the --out suffix")
     ex.add_argument("--direction", choices=("a2b", "b2a"), default="a2b", help="CycleGAN: which generator")
-    ex.add_argument("--psi", type=float, help="StyleGAN: truncation in W frozen into the graph (default: the run's "
-                    "sample.truncation_psi)")
+    ex.add_argument("--psi", type=float, help="truncation as in gankit sample, frozen into the graph (default: the "
+                    "run's sample.truncation_psi)")
 
     z = sub.add_parser("zoo", help="the trained models that ship with gankit: list, show a card, pack a run")
     zsub = z.add_subparsers(dest="zoo", metavar="ACTION")

@@ -39,12 +39,34 @@ def standing_statistics(net: nn.Module, num_classes: int = 0, batches: int = 16,
     return net.eval()
 
 
+def scale_latent(net: nn.Module, z: torch.Tensor, psi: float) -> torch.Tensor:
+    """z with its Gaussian part multiplied by ``psi`` (a categorical code beside it unchanged): sampling a z-input
+    generator at reduced temperature, the counterpart of StyleGAN's truncation in W (psi 1: unchanged)."""
+    if psi == 1:
+        return z
+    d = net.latent.z_dim
+    return torch.cat([z[:, :d] * psi, z[:, d:]], dim=1)
+
+
+def has_w(net: nn.Module) -> bool:
+    """Whether ``net`` is a StyleGAN generator (it truncates in W rather than z)."""
+    return hasattr(net, "w_avg")
+
+
 @torch.no_grad()
 def generate(net: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None,
              batch_size: int = 256, psi: float = 1.0, cutoff: int = 0) -> torch.Tensor:
-    """G(z, labels) in eval mode, in batches; BatchNorm uses standing statistics. ``psi`` < 1 truncates a
-    StyleGAN generator in W (for its first ``cutoff`` layers; 0 = all)."""
-    style = {} if psi == 1 else {"psi": psi, "cutoff": cutoff or None}
+    """G(z, labels) in eval mode, in batches; BatchNorm uses standing statistics.
+
+    ``psi`` is gankit's one fidelity/diversity knob (1 = off, toward 0 = more typical, less varied samples): a
+    StyleGAN generator truncates in W, w_avg + psi (w - w_avg) in its first ``cutoff`` layers (0 = all; Karras et
+    al. 2019); every other generator gets z * psi (:func:`scale_latent`)."""
+    style = {}
+    if psi != 1:
+        if has_w(net):
+            style = {"psi": psi, "cutoff": cutoff or None}
+        else:
+            z = scale_latent(net, z, psi)
     if _has_batchnorm(net):
         net = standing_statistics(net, getattr(net, "num_classes", 0))
     was_training = net.training

@@ -164,7 +164,8 @@ class SampleConfig:
 
     jacobian_truncation: float = 0.0  # reject this fraction of draws with the largest ||dG/dz|| (JBT); 0 = off
     jacobian_projections: int = 8  # directions for the ||dG/dz|| estimate (exact when z_dim <= this)
-    # stylegan2: the truncation trick in W (Karras et al. 2019): w = w_avg + psi (w - w_avg) for the first
-    # truncation_cutoff layers (0 = all); psi 1 = off, 0 = the average image
+    # gankit's one fidelity/diversity knob (1 = off): StyleGAN2 truncates in W (Karras et al. 2019),
+    # w = w_avg + psi (w - w_avg) for the first truncation_cutoff layers (0 = all; psi 0 = the average image);
+    # every other generator samples z * psi (reduced temperature; psi 0 = G(0))
     truncation_psi: float = 1.0
     truncation_cutoff: int = 0

@@ -113,14 +113,13 @@ def _gan(cfg: Config) -> None:
             raise ConfigError(f"data.resolution: {m.arch} needs a power of two >= 8, got {r}")
     if m.grow_start:
         _growing(cfg)
+    if cfg.sample.truncation_psi < 0:
+        raise ConfigError(f"sample.truncation_psi: must be 0 or more (1 = off), got {cfg.sample.truncation_psi}")
     if m.arch == "stylegan2":
         _stylegan2(cfg)
     else:
         if lo.pl_weight:
             raise ConfigError("loss.pl_weight is StyleGAN2's path-length regularizer: it needs model.arch=stylegan2")
-        if cfg.sample.truncation_psi != 1:
-            raise ConfigError("sample.truncation_psi truncates in StyleGAN's W space: it needs model.arch=stylegan2 "
-                              "(other generators: sample.jacobian_truncation)")
     if m.conditional and toy:
         raise ConfigError("model.conditional=true needs labels; toy 2-D data has none")
     _positive("model.pack", m.pack)
@@ -212,8 +211,6 @@ def _stylegan2(cfg: Config) -> None:
                           "turn one of them off")
     if lo.pl_weight > 0 and t.precision == "fp16":
         raise ConfigError("train.precision=fp16 with loss.pl_weight>0 is not supported: use train.precision=bf16")
-    if sc.truncation_psi < 0:
-        raise ConfigError(f"sample.truncation_psi: must be 0 or more (1 = off), got {sc.truncation_psi}")
     _positive("sample.truncation_cutoff", sc.truncation_cutoff, allow_zero=True)
 
 

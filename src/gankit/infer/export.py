@@ -4,7 +4,8 @@ What the exported graph takes and returns (float32, images in [-1, 1], NCHW; the
 
 * gan runs: ``z`` (N, latent dim) [and ``label`` (N,) int64 for conditional models] -> ``image`` (N, C, R, R).
   BatchNorm layers use standing statistics (as ``gankit sample`` does) and are frozen into the graph; StyleGAN2
-  uses constant noise and the truncation ``psi`` chosen at export time. Draw z as ``randn(N, z_dim)``;
+  uses constant noise; the truncation ``psi`` chosen at export time (:func:`gankit.sampling.generate`) is frozen
+  in too. Draw z as ``randn(N, z_dim)``;
   uint8 pixels are ``round((image + 1) * 127.5)`` clamped to 0..255.
 * pix2pix / CycleGAN: ``input`` (N, C, R, R) at the training resolution -> the translated ``image`` (``direction``
   picks CycleGAN's generator).
@@ -27,6 +28,7 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.infer import LoadedModel
+from gankit.sampling import has_w, scale_latent
 
 FORMATS = ("onnx", "torchscript")
 TOLERANCE = 1e-3  # on outputs in [-1, 1]: float32 kernels of two runtimes, summed in another order
@@ -41,7 +43,8 @@ class _Sampler(nn.Module):
         self.net, self.psi, self.conditional = net, psi, conditional
 
     def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        kwargs = {"psi": self.psi} if self.psi != 1 else {}
+        kwargs = {"psi": self.psi} if self.psi != 1 and has_w(self.net) else {}
+        z = z if has_w(self.net) else scale_latent(self.net, z, self.psi)
         return self.net(z, label if self.conditional else None, **kwargs).float()
 
 
@@ -67,11 +70,8 @@ def export_module(loaded: LoadedModel, direction: str = "a2b", psi: float | None
         if not loaded.data.get("is_image", True):
             raise GankitError("this run generates 2-D points: export works on image generators")
         net = _ready(loaded.net)
-        stylegan = hasattr(net, "w_avg")
         if psi is None:
-            psi = loaded.cfg.sample.truncation_psi if stylegan else 1.0
-        if psi != 1 and not stylegan:
-            raise GankitError("--psi truncates StyleGAN's W space; this generator has none")
+            psi = loaded.cfg.sample.truncation_psi
         k = loaded.num_classes
 
         def latents(batch: int, grow: int = 0) -> tuple[torch.Tensor, ...]:
@@ -83,7 +83,7 @@ def export_module(loaded: LoadedModel, direction: str = "a2b", psi: float | None
             return module, latents, ["z", "label"], {"z": {0: "batch"}, "label": {0: "batch"}}
         return module, latents, ["z"], {"z": {0: "batch"}}
     if psi is not None:
-        raise GankitError(f"--psi is for StyleGAN generators; this is a {loaded.family} run")
+        raise GankitError(f"--psi is for generators that sample from noise; this is a {loaded.family} run")
     c = loaded.cfg.data.channels
     if loaded.family in ("pix2pix", "cyclegan"):
         from gankit.infer.translate import generator_for

@@ -113,8 +113,6 @@ def interpolate(loaded: LoadedModel, seeds: list[int], steps: int = 16, space: s
     stylegan = hasattr(net, "mapping") and hasattr(net, "synthesis")
     if space == "w" and not stylegan:
         raise GankitError("--space w needs a StyleGAN generator (model.arch=stylegan2); this one only has z")
-    if psi != 1 and not stylegan:
-        raise GankitError("--psi truncates StyleGAN's W space; this generator has none (use --truncation for z)")
     method = method or ("lerp" if space == "w" else "slerp")
     soft = _labels(loaded, list(classes or []), len(seeds))
     z = _seed_latents(net, seeds, truncation)

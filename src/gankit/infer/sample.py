@@ -46,8 +46,6 @@ def sample_outputs(loaded: LoadedModel, n: int, seed: int = 0, truncation: float
         jacobian_truncation = sample_cfg.jacobian_truncation if sample_cfg else 0.0
     if psi is None:
         psi = sample_cfg.truncation_psi if sample_cfg else 1.0
-    if psi != 1 and not hasattr(loaded.net, "w_avg"):
-        raise GankitError("--psi truncates StyleGAN's W space; this generator has none (use --truncation for z)")
     cutoff = sample_cfg.truncation_cutoff if sample_cfg else 0
     labels = sample_labels(loaded, n, class_)
     gen = torch.Generator().manual_seed(seed)
