@@ -346,3 +346,17 @@ def test_psi_scales_z_for_generators_without_w(runs):
     (zz,) = inputs(6)
     with torch.no_grad():
         assert torch.allclose(module(zz), generate(loaded.net, zz * 0.5), atol=1e-5)
+
+
+def test_bench_use_end_to_end_on_digits(digits_run, tmp_path):
+    """The three measurements on the digits run, small: D tells real from noise, tables are written, psi 0 has
+    no diversity (recall near 0) while psi 1 has some."""
+    from gankit.bench.use import run_use_benchmark
+
+    result = run_use_benchmark(str(digits_run), tmp_path / "b", n=300, psis=(0.0, 1.0), keeps=(1.0, 0.5),
+                               extractor="mnist-classifier")
+    assert result["dscore"]["auc_real_vs_noise"] > 0.95
+    assert set(result["dfilter"]) == {"1", "0.5"}
+    assert result["truncation"]["0"]["recall"] < result["truncation"]["1"]["recall"]
+    md = (tmp_path / "b" / "results.md").read_text()
+    assert "uniform noise" in md and "| psi |" in md

@@ -205,6 +205,16 @@ def _parser() -> argparse.ArgumentParser:
     bg.add_argument("--ppl-pairs", type=int, default=2000, help="pairs for the PPL of StyleGAN2 runs (0 = skip)")
     bg.add_argument("--seed", type=int, default=0, help="training seed of every run (default 0)")
     bg.add_argument("--out", help="results folder (default runs/bench-stylegan2-<time>)")
+    bu = bsub.add_parser("use", help="a trained gan run's D scoring (ROC AUC), D-filtered sampling and truncation "
+                         "curve: FID, precision and recall")
+    bu.add_argument("--run", required=True, help="finished gan run (with its discriminator), e.g. a dcgan-mnist run")
+    bu.add_argument("--out", required=True, help="folder for results.json and results.md")
+    bu.add_argument("--part", default="dscore,dfilter,truncation", help="comma-separated parts (default all)")
+    bu.add_argument("--n", type=int, default=10_000, help="samples per row, and real images (default 10000)")
+    bu.add_argument("--psis", default="0,0.25,0.5,0.75,1,1.25,1.5", help="truncation values (default "
+                    "0,0.25,0.5,0.75,1,1.25,1.5)")
+    bu.add_argument("--keeps", default="1,0.5,0.25,0.1", help="D-filter keep fractions (default 1,0.5,0.25,0.1)")
+
     bs = bsub.add_parser("speed", help="images/s and GFLOP/s of gankit's training step vs a textbook eager loop")
     bs.add_argument("--preset", default="dcgan-mnist", help="default dcgan-mnist; a folder preset needs --data")
     bs.add_argument("--data", help="image folder, for folder presets")
@@ -668,6 +678,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                                                    small_resolution=args.small_resolution)
         print(stylegan2.markdown_table(result))
         print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}")
+        return 0
+    if args.bench == "use":
+        from gankit.bench import use
+
+        def floats(text: str, flag: str) -> tuple[float, ...]:
+            try:
+                return tuple(float(v) for v in text.split(",") if v.strip())
+            except ValueError:
+                raise GankitError(f"{flag} {text!r}: expected comma-separated numbers") from None
+
+        psis, keeps = floats(args.psis, "--psis"), floats(args.keeps, "--keeps")
+        if any(p < 0 for p in psis) or any(not 0 < k <= 1 for k in keeps):
+            raise GankitError("--psis must be 0 or more and --keeps in (0, 1]")
+        parts = tuple(p.strip() for p in args.part.split(",") if p.strip())
+        result = use.run_use_benchmark(args.run, Path(args.out), parts, args.n, psis, keeps)
+        print(use.markdown(result))
+        print(f"[gankit] results: {Path(args.out) / 'results.json'}, {Path(args.out) / 'results.md'}")
         return 0
     if args.bench == "mnist":
         from gankit.bench import mnist
