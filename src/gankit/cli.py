@@ -123,6 +123,14 @@ def _parser() -> argparse.ArgumentParser:
     ip.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default 12)")
     ip.add_argument("--out", required=True, help="walk.gif (animation) or walk.png (grid, a leg per row)")
 
+    sy = sub.add_parser("synth", help="write a labelled synthetic dataset from a conditional generator")
+    _add_source(sy)
+    sy.add_argument("--n-per-class", type=int, required=True, help="samples per class (unconditional: in all)")
+    sy.add_argument("--out", required=True, help="new folder: OUT/<class>/<i>.png (or OUT/synth.npz)")
+    sy.add_argument("--format", choices=("folder", "npz"), default="folder", help="default folder")
+    sy.add_argument("--seed", type=int, default=0, help="noise seed; class c draws from seed + c (default 0)")
+    sy.add_argument("--psi", type=float, default=1.0, help="truncation as in gankit sample (default 1: none)")
+
     sc = sub.add_parser("score", help="rank images by a trained discriminator (most real first)")
     sc.add_argument("--run", required=True, help="run folder of a gan run (its D is used)")
     sc.add_argument("--input", required=True, help="a folder of images (recursive), an .npz/.npy of uint8 images, "
@@ -214,6 +222,18 @@ def _parser() -> argparse.ArgumentParser:
     bu.add_argument("--psis", default="0,0.25,0.5,0.75,1,1.25,1.5", help="truncation values (default "
                     "0,0.25,0.5,0.75,1,1.25,1.5)")
     bu.add_argument("--keeps", default="1,0.5,0.25,0.1", help="D-filter keep fractions (default 1,0.5,0.25,0.1)")
+
+    ba = bsub.add_parser("augment", help="MNIST classifiers on 10/50/200 real images per class, with and without a "
+                         "conditional GAN's images")
+    bas = ba.add_mutually_exclusive_group(required=True)
+    bas.add_argument("--run", help="a conditional MNIST gan run (e.g. cgan-mnist)")
+    bas.add_argument("--model", help="a zoo model instead (e.g. cgan-mnist)")
+    ba.add_argument("--out", required=True, help="folder for results.json and results.md")
+    ba.add_argument("--sizes", default="10,50,200", help="real images per class (default 10,50,200)")
+    ba.add_argument("--seeds", default="0,1,2", help="seeds (default 0,1,2)")
+    ba.add_argument("--synth-per-class", type=int, default=1000, help="synthetic images per class (default 1000)")
+    ba.add_argument("--steps", type=int, default=600, help="classifier steps of batch 64 (default 600)")
+    ba.add_argument("--threads", type=int, help="torch threads")
 
     bs = bsub.add_parser("speed", help="images/s and GFLOP/s of gankit's training step vs a textbook eager loop")
     bs.add_argument("--preset", default="dcgan-mnist", help="default dcgan-mnist; a folder preset needs --data")
@@ -567,6 +587,20 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from gankit.infer import load_generator
+    from gankit.infer.synth import write_synth
+
+    if args.psi < 0:
+        raise GankitError(f"--psi must be 0 or more (1 = no truncation), got {args.psi}")
+    loaded = load_generator(_source(args))
+    record = write_synth(loaded, args.out, args.n_per_class, args.seed, args.psi, args.format,
+                         source=args.model or args.run)
+    per = f"{args.n_per_class} per class, {len(record['classes'])} classes" if record["classes"] else "unlabelled"
+    print(f"[gankit] wrote {record['n']} synthetic images ({per}) to {args.out}")
+    return 0
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     from gankit.infer.score import score_images
 
@@ -679,6 +713,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(stylegan2.markdown_table(result))
         print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}")
         return 0
+    if args.bench == "augment":
+        from gankit.bench import augment
+
+        sizes, seeds = _seed_list(args.sizes, "--sizes"), _seed_list(args.seeds, "--seeds")
+        result = augment.run_augment_benchmark(_source(args), Path(args.out), sizes, seeds, args.synth_per_class,
+                                               args.steps, args.threads)
+        print(augment.markdown(result))
+        print(f"[gankit] results: {Path(args.out) / 'results.json'}, {Path(args.out) / 'results.md'}")
+        return 0
     if args.bench == "use":
         from gankit.bench import use
 
@@ -788,6 +831,7 @@ COMMANDS = {
     "zoo": _cmd_zoo,
     "export": _cmd_export,
     "score": _cmd_score,
+    "synth": _cmd_synth,
     "translate": _cmd_translate,
     "upscale": _cmd_upscale,
     "presets": _cmd_presets,
