@@ -16,3 +16,14 @@ def inception_path_or_skip():
     if not path.is_file():
         pytest.skip(f"FID Inception weights not in the cache ({path}): run `gankit fetch inception`")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """Tiny trained runs of every family, shared by the tests of using models (tests/use_runs.py)."""
+    from use_runs import tiny_runs as make
+
+    root = tmp_path_factory.mktemp("tiny-runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANKIT_CACHE", str(root / "cache"))
+        return make(root)

@@ -11,15 +11,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from translation_data import shapes, write_pairs
+from use_runs import train_tiny
 
-from gankit import config as C
 from gankit.cli import main
 from gankit.errors import CheckpointError, GankitError
 from gankit.infer import load_model
 from gankit.infer import zoo as Z
 from gankit.infer.interpolate import interpolate, leg_rows, lerp, slerp, walk
-from gankit.train.loop import Trainer, build, prepare_run_dir
 
 SHARED_CACHE = os.environ.get("GANKIT_CACHE")  # where MNIST is, for the tests that need it
 
@@ -29,54 +27,9 @@ def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
 
 
-def _train(raw_or_preset, run_dir, overrides=(), steps=4):
-    if isinstance(raw_or_preset, str):
-        cfg = C.resolve(raw_or_preset, overrides=[*overrides, f"train.steps={steps}", "train.tensorboard=false",
-                                                  "train.sample_every=1000", "train.max_cpu_seconds=0",
-                                                  "train.precision=fp32"])
-    else:
-        cfg = C.from_dict(raw_or_preset)
-    prepare_run_dir(run_dir)
-    trainer = Trainer(build(cfg), run_dir, quiet=True)
-    trainer.run()
-    trainer.finish()
-    return run_dir
-
-
-DIGITS = ["train.batch_size=32", "train.ema_start=0", "eval.num_samples=64"]
-SG2 = ["data.name=digits", "data.split=train", "data.channels=1", "data.resolution=8", "data.hflip=false",
-       "model.channel_base=64", "model.max_channels=16", "model.z_dim=16", "model.w_dim=16", "model.mapping_layers=2",
-       "train.fit_to_budget=false", "train.batch_size=16", "loss.r1_every=4", "loss.pl_every=2"]
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Tiny trained runs (a few steps): an unconditional DCGAN, a conditional one, a StyleGAN2 (conditional),
-    pix2pix and x2 SR; enough to exercise every code path, not to look good."""
-    root = tmp_path_factory.mktemp("use")
-    out = {
-        "dcgan": _train("dcgan-digits", root / "dcgan", DIGITS),
-        "cgan": _train("dcgan-digits", root / "cgan", [*DIGITS, "model.conditional=true", "model.cond_d=projection",
-                                                      "model.g_norm=batch"]),
-        "sg2": _train("stylegan2-emoji64", root / "sg2", [*SG2, "model.conditional=true"], steps=2),
-    }
-    pairs = write_pairs(root / "pairs", n=16, size=16)
-    out["pix2pix"] = _train({"task": "pix2pix", "data": {"name": "paired-folder", "path": str(pairs), "resolution": 16,
-                                                         "channels": 3},
-                             "model": {"width": 8, "d_width": 8, "max_channels": 16, "d_layers": 1, "generator": "unet",
-                                       "depth": 4},
-                             "train": {"steps": 2, "batch_size": 4, "sample_every": 1000, "tensorboard": False,
-                                       "ema": 0.9, "grid_size": 4}}, root / "pix2pix")
-    photos = root / "photos"
-    photos.mkdir()
-    for i, im in enumerate(shapes(12, size=16, seed=3)):
-        Image.fromarray(im).resize((32, 32)).save(photos / f"{i:02d}.png")
-    out["sr"] = _train({"task": "sr", "data": {"name": "folder", "path": str(photos), "resolution": 32, "channels": 3,
-                                               "patch": 16},
-                        "model": {"generator": "srresnet", "scale": 2, "width": 8, "blocks": 1, "norm": "none"},
-                        "train": {"steps": 2, "batch_size": 4, "sample_every": 1000, "tensorboard": False,
-                                  "ema": 0.9, "grid_size": 4}}, root / "sr")
-    return out
+@pytest.fixture
+def runs(tiny_runs):
+    return tiny_runs
 
 
 # --------------------------------------------------------------------------- interpolation formulas
@@ -275,7 +228,7 @@ def test_roc_auc_by_hand():
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     """The digits DCGAN trained for 300 steps (about 15 s): its D has learned what a digit looks like."""
-    return _train("dcgan-digits", tmp_path_factory.mktemp("digits") / "run", ["train.batch_size=64"], steps=300)
+    return train_tiny("dcgan-digits", tmp_path_factory.mktemp("digits") / "run", ["train.batch_size=64"], steps=300)
 
 
 def test_score_ranks_real_digits_above_noise_and_blur(digits_run, tmp_path, capsys):

@@ -148,6 +148,11 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--psi", type=float, help="truncation as in gankit sample, frozen into the graph (default: the "
                     "run's sample.truncation_psi)")
 
+    sv = sub.add_parser("serve", help="a local web page for a trained model (pip install 'gankit[serve]')")
+    _add_source(sv)
+    sv.add_argument("--port", type=int, default=7860, help="default 7860")
+    sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+
     z = sub.add_parser("zoo", help="the trained models that ship with gankit: list, show a card, pack a run")
     zsub = z.add_subparsers(dest="zoo", metavar="ACTION")
     zs = zsub.add_parser("show", help="print a model's card")
@@ -629,6 +634,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from gankit.infer import load_model
+    from gankit.serve import serve
+
+    if not 0 < args.port < 65536:
+        raise GankitError(f"--port must be 1..65535, got {args.port}")
+    serve(load_model(_source(args)), args.model or Path(args.run).name, args.host, args.port)
+    return 0
+
+
 def _cmd_zoo(args: argparse.Namespace) -> int:
     from gankit.infer import zoo
 
@@ -829,6 +844,7 @@ COMMANDS = {
     "mix": _cmd_mix,
     "interpolate": _cmd_interpolate,
     "zoo": _cmd_zoo,
+    "serve": _cmd_serve,
     "export": _cmd_export,
     "score": _cmd_score,
     "synth": _cmd_synth,
