@@ -221,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     bu = bsub.add_parser("use", help="a trained gan run's D scoring (ROC AUC), D-filtered sampling and truncation "
                          "curve: FID, precision and recall")
     bu.add_argument("--run", required=True, help="finished gan run (with its discriminator), e.g. a dcgan-mnist run")
-    bu.add_argument("--out", required=True, help="folder for results.json and results.md")
+    bu.add_argument("--out", help="folder for results.json and results.md (default runs/bench-use-<time>)")
     bu.add_argument("--part", default="dscore,dfilter,truncation", help="comma-separated parts (default all)")
     bu.add_argument("--n", type=int, default=10_000, help="samples per row, and real images (default 10000)")
     bu.add_argument("--psis", default="0,0.25,0.5,0.75,1,1.25,1.5", help="truncation values (default "
@@ -233,7 +233,7 @@ def _parser() -> argparse.ArgumentParser:
     bas = ba.add_mutually_exclusive_group(required=True)
     bas.add_argument("--run", help="a conditional MNIST gan run (e.g. cgan-mnist)")
     bas.add_argument("--model", help="a zoo model instead (e.g. cgan-mnist)")
-    ba.add_argument("--out", required=True, help="folder for results.json and results.md")
+    ba.add_argument("--out", help="folder for results.json and results.md (default runs/bench-augment-<time>)")
     ba.add_argument("--sizes", default="10,50,200", help="real images per class (default 10,50,200)")
     ba.add_argument("--seeds", default="0,1,2", help="seeds (default 0,1,2)")
     ba.add_argument("--synth-per-class", type=int, default=1000, help="synthetic images per class (default 1000)")
@@ -511,19 +511,18 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if args.psi is not None and args.psi < 0:
         raise GankitError(f"--psi must be 0 or more (1 = no truncation), got {args.psi}")
     fmt = args.format or ("npy" if args.out.endswith(".npy") else "png")
-    disc = None
+    loaded = load_generator(_source(args), use_ema=not args.no_ema)
+    outputs = None
     if args.d_filter is not None:
-        from gankit.infer.score import load_discriminator
+        from gankit.infer.score import d_filtered_outputs, load_discriminator
 
         if not args.run:
             raise GankitError("--d-filter needs the run's discriminator: pass --run (zoo models ship G only)")
-        if not 0 < args.d_filter <= 1:
-            raise GankitError(f"--d-filter must be in (0, 1], the fraction of draws kept; got {args.d_filter}")
-        disc = load_discriminator(args.run)
-    loaded = load_generator(_source(args), use_ema=not args.no_ema)
+        outputs = d_filtered_outputs(loaded, load_discriminator(args.run), args.n, args.d_filter, args.seed,
+                                     truncation=args.truncation, class_=args.class_, jacobian_truncation=jt,
+                                     psi=args.psi)
     path = sample_to_file(loaded, args.out, n=args.n, seed=args.seed, truncation=args.truncation,
-                          class_=args.class_, fmt=fmt, jacobian_truncation=jt, psi=args.psi, d_filter=args.d_filter,
-                          disc=disc)
+                          class_=args.class_, fmt=fmt, jacobian_truncation=jt, psi=args.psi, outputs=outputs)
     kept = f" (the best {args.n} of {math.ceil(args.n / args.d_filter)} by D)" if args.d_filter is not None else ""
     print(f"[gankit] wrote {args.n} samples{kept} to {path}")
     return 0
@@ -732,10 +731,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from gankit.bench import augment
 
         sizes, seeds = _seed_list(args.sizes, "--sizes"), _seed_list(args.seeds, "--seeds")
-        result = augment.run_augment_benchmark(_source(args), Path(args.out), sizes, seeds, args.synth_per_class,
-                                               args.steps, args.threads)
+        out = Path(args.out or f"runs/bench-augment-{time.strftime('%Y%m%d-%H%M%S')}")
+        result = augment.run_augment_benchmark(_source(args), out, sizes, seeds, args.synth_per_class, args.steps,
+                                               args.threads)
         print(augment.markdown(result))
-        print(f"[gankit] results: {Path(args.out) / 'results.json'}, {Path(args.out) / 'results.md'}")
+        print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}")
         return 0
     if args.bench == "use":
         from gankit.bench import use
@@ -750,9 +750,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if any(p < 0 for p in psis) or any(not 0 < k <= 1 for k in keeps):
             raise GankitError("--psis must be 0 or more and --keeps in (0, 1]")
         parts = tuple(p.strip() for p in args.part.split(",") if p.strip())
-        result = use.run_use_benchmark(args.run, Path(args.out), parts, args.n, psis, keeps)
+        out = Path(args.out or f"runs/bench-use-{time.strftime('%Y%m%d-%H%M%S')}")
+        result = use.run_use_benchmark(args.run, out, parts, args.n, psis, keeps)
         print(use.markdown(result))
-        print(f"[gankit] results: {Path(args.out) / 'results.json'}, {Path(args.out) / 'results.md'}")
+        print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}")
         return 0
     if args.bench == "mnist":
         from gankit.bench import mnist

@@ -56,9 +56,9 @@ def sample_outputs(loaded: LoadedModel, n: int, seed: int = 0, truncation: float
 
 def sample_to_file(loaded: LoadedModel, out: str, n: int = 64, seed: int = 0, truncation: float | None = None,
                    class_: str | None = None, fmt: str = "png", jacobian_truncation: float | None = None,
-                   psi: float | None = None, d_filter: float | None = None, disc=None):
-    """Draw ``n`` samples with :func:`sample_outputs` (or, with ``d_filter`` and the run's discriminator ``disc``,
-    :func:`gankit.infer.score.d_filtered_outputs`) and write a PNG grid or an .npy array.
+                   psi: float | None = None, outputs: tuple[torch.Tensor, torch.Tensor | None] | None = None):
+    """Draw ``n`` samples with :func:`sample_outputs` (or take ``outputs``, (G's outputs, labels) drawn elsewhere,
+    e.g. by :func:`gankit.infer.score.d_filtered_outputs`) and write a PNG grid or an .npy array.
 
     Images: npy is uint8 (N, H, W, C); points: npy is float32 (N, 2) and the PNG a scatter plot.
     """
@@ -69,11 +69,8 @@ def sample_to_file(loaded: LoadedModel, out: str, n: int = 64, seed: int = 0, tr
     from gankit.data import to_uint8
     from gankit.viz import save_image_grid, save_scatter
 
-    if d_filter is not None:
-        from gankit.infer.score import d_filtered_outputs
-
-        out_t, labels = d_filtered_outputs(loaded, disc, n, d_filter, seed, truncation=truncation, class_=class_,
-                                           jacobian_truncation=jacobian_truncation, psi=psi)
+    if outputs is not None:
+        out_t, labels = outputs
     else:
         out_t, labels = sample_outputs(loaded, n, seed, truncation, class_, jacobian_truncation, psi)
     path = Path(out)
