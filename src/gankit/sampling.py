@@ -25,6 +25,7 @@ def standing_statistics(net: nn.Module, num_classes: int = 0, batches: int = 16,
     so they are recomputed by averaging batch statistics over ``batches`` forward passes.
     """
     net = copy.deepcopy(net)
+    net.has_standing_statistics = True  # generate() and ready() use it as it is
     device = next(net.parameters()).device
     for m in net.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -67,7 +68,7 @@ def generate(net: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None
             style = {"psi": psi, "cutoff": cutoff or None}
         else:
             z = scale_latent(net, z, psi)
-    if _has_batchnorm(net):
+    if _has_batchnorm(net) and not getattr(net, "has_standing_statistics", False):
         net = standing_statistics(net, getattr(net, "num_classes", 0))
     was_training = net.training
     net.eval()
@@ -88,9 +89,10 @@ CALIBRATION_SAMPLES = 10_000
 MAX_ROUNDS = 10_000  # rejection rounds before giving up (an acceptance rate near 0)
 
 
-def _ready(net: nn.Module) -> nn.Module:
-    """``net`` for inference: eval mode, BatchNorm with standing statistics (a copy when it has BatchNorm)."""
-    if _has_batchnorm(net):
+def ready(net: nn.Module) -> nn.Module:
+    """``net`` for inference: eval mode, BatchNorm with standing statistics (a copy when it has BatchNorm, made
+    once: a copy that has them is returned as it is). Hold on to it to sample many times without recomputing."""
+    if _has_batchnorm(net) and not getattr(net, "has_standing_statistics", False):
         return standing_statistics(net, getattr(net, "num_classes", 0))
     return net.eval()
 
@@ -102,7 +104,7 @@ def jacobian_norms(net: nn.Module, z: torch.Tensor, labels: torch.Tensor | None 
     With z_dim <= ``projections`` it is exact: ||J||_F^2 = sum_i ||J e_i||^2 over the basis directions.
     Otherwise it is the unbiased estimate (1/k) sum_j ||J v_j||^2 with v_j ~ N(0, I) (E[v v^T] = I), from
     k = ``projections`` directions. Each product J v is one forward-mode pass (``torch.func.jvp``).
-    ``net`` should be in eval mode (see :func:`_ready`).
+    ``net`` should be in eval mode (see :func:`ready`).
     """
     from torch.func import jvp
 
@@ -158,15 +160,15 @@ def draw_latents(net: nn.Module, n: int, generator: torch.Generator, labels: tor
 
     if not jacobian_truncation:
         return net.latent.sample(n, generator=generator, truncation=truncation)
-    ready = _ready(net)
-    threshold = jacobian_threshold(ready, jacobian_truncation, projections, truncation, CALIBRATION_SAMPLES)
+    prepared = ready(net)
+    threshold = jacobian_threshold(prepared, jacobian_truncation, projections, truncation, CALIBRATION_SAMPLES)
     out = torch.empty(n, net.latent.dim)
     pending = torch.arange(n)
     for _ in range(MAX_ROUNDS):
         if not len(pending):
             return out
         z = net.latent.sample(len(pending), generator=generator, truncation=truncation)
-        norms = jacobian_norms(ready, z, labels[pending] if labels is not None else None, projections, generator)
+        norms = jacobian_norms(prepared, z, labels[pending] if labels is not None else None, projections, generator)
         ok = norms <= threshold
         out[pending[ok]] = z[ok]
         pending = pending[~ok]

@@ -61,7 +61,7 @@ def export_module(loaded: LoadedModel, direction: str = "a2b", psi: float | None
                   ) -> tuple[nn.Module, Callable[[int, int], tuple[torch.Tensor, ...]], list[str], dict]:
     """(module in eval mode, inputs(batch, grow) -> example inputs, input names, dynamic dims per input) for
     ``loaded``; ``grow`` enlarges the dynamic spatial sizes, for checking the export on other shapes."""
-    from gankit.sampling import _ready
+    from gankit.sampling import ready
 
     def noise(shape: list[int], seed: int) -> torch.Tensor:
         return torch.rand(shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
@@ -69,7 +69,7 @@ def export_module(loaded: LoadedModel, direction: str = "a2b", psi: float | None
     if loaded.family == "gan":
         if not loaded.data.get("is_image", True):
             raise GankitError("this run generates 2-D points: export works on image generators")
-        net = _ready(loaded.net)
+        net = ready(loaded.net)
         if psi is None:
             psi = loaded.cfg.sample.truncation_psi
         k = loaded.num_classes

@@ -66,8 +66,12 @@ class Service:
     """The model behind the page: each method returns PNG/GIF bytes or raises GankitError (a 400 for the page)."""
 
     def __init__(self, loaded: LoadedModel, title: str):
+        from gankit.sampling import ready
+
         self.loaded, self.info = loaded, model_info(loaded, title)
         self.lock = threading.Lock()
+        if self.info["kind"] == "sample":  # BatchNorm's standing statistics once, not on every slider move
+            loaded.nets["G"] = ready(loaded.net)
 
     def _class(self, class_: str | None) -> int | None:
         from gankit.infer.sample import class_index
