@@ -86,12 +86,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(tiny_runs):
+def server():
+    """The page of the zoo's cgan-mnist, served from a thread."""
     import uvicorn
 
+    from gankit.infer.zoo import model_dir
+
     port = _free_port()
-    config = uvicorn.Config(create_app(load_model(str(tiny_runs["cgan"])), "cgan-test"), host="127.0.0.1", port=port,
-                            log_level="warning")
+    config = uvicorn.Config(create_app(load_model(str(model_dir("cgan-mnist"))), "cgan-mnist"), host="127.0.0.1",
+                            port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -115,15 +118,17 @@ def test_page_in_headless_chromium_moves_the_seed(server, tmp_path):
     picture arrives; a screenshot is kept (GANKIT_SCREENSHOT=path keeps it where you want it)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     browser = _browser()
     try:
         browser.get(server)
         wait = WebDriverWait(browser, 60)
         first = wait.until(lambda b: b.execute_script(PIXELS))
-        assert browser.find_element(By.ID, "title").text == "gankit: cgan-test"
+        assert browser.find_element(By.ID, "title").text == "gankit: cgan-mnist"
         assert len(browser.find_elements(By.CSS_SELECTOR, "#class option")) == 10
+        Select(browser.find_element(By.ID, "class")).select_by_visible_text("3")
+        first = wait.until(lambda b: (p := b.execute_script(PIXELS)) != first and p)  # a 3 now
         slider = browser.find_element(By.ID, "seed")
         slider.send_keys(Keys.ARROW_RIGHT)
         slider.send_keys(Keys.ARROW_RIGHT)
