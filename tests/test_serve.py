@@ -64,6 +64,16 @@ def test_api_converts_uploads_for_translation_and_sr(tiny_runs):
     assert tr.get("/api/sample.png").status_code == 400
 
 
+def test_api_of_an_unconditional_zoo_model_offers_no_classes():
+    from gankit.infer.zoo import model_dir
+
+    client = TestClient(create_app(load_model(str(model_dir("dcgan-mnist"))), "dcgan-mnist"))
+    info = client.get("/api/info").json()
+    assert info["classes"] == [] and not info["stylegan"]
+    assert client.get("/api/sample.png", params={"seed": 5, "psi": 0.8}).status_code == 200
+    assert client.get("/api/mix.png").status_code == 400
+
+
 def _browser():
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")

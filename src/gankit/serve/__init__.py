@@ -52,7 +52,8 @@ def model_info(loaded: LoadedModel, title: str) -> dict:
             "resolution": loaded.cfg.data.resolution, "channels": loaded.cfg.data.channels}
     if kind == "sample":
         net = loaded.net
-        info.update({"classes": loaded.class_names or [str(c) for c in range(loaded.num_classes)],
+        k = loaded.num_classes  # an unconditional model of labelled data (MNIST) has class names but no classes
+        info.update({"classes": (loaded.class_names or [str(c) for c in range(k)]) if k else [],
                      "stylegan": hasattr(net, "w_avg"), "num_ws": int(getattr(net, "num_ws", 0)),
                      "psi": loaded.cfg.sample.truncation_psi, "images": bool(loaded.data.get("is_image", True))})
     elif kind == "translate":
