@@ -733,7 +733,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         sizes, seeds = _seed_list(args.sizes, "--sizes"), _seed_list(args.seeds, "--seeds")
         out = Path(args.out or f"runs/bench-augment-{time.strftime('%Y%m%d-%H%M%S')}")
         result = augment.run_augment_benchmark(_source(args), out, sizes, seeds, args.synth_per_class, args.steps,
-                                               args.threads)
+                                               args.threads, name=f"{args.model} (zoo)" if args.model else args.run)
         print(augment.markdown(result))
         print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}")
         return 0

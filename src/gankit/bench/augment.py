@@ -81,8 +81,9 @@ def train_classifier_on(real: tuple[torch.Tensor, torch.Tensor] | None,
 
 def run_augment_benchmark(source: str, out: Path, sizes: tuple[int, ...] = SIZES, seeds: tuple[int, ...] = SEEDS,
                           synth_per_class: int = 1000, steps: int = 600, threads: int | None = None,
-                          test_images: int | None = None) -> dict:
-    """Train every condition; write ``results.json`` and ``results.md`` into ``out``."""
+                          test_images: int | None = None, name: str | None = None) -> dict:
+    """Train every condition; write ``results.json`` and ``results.md`` into ``out`` (``name``: how the tables
+    name the generator, default ``source``)."""
     from gankit.data import builtin
     from gankit.infer import load_generator
     from gankit.infer.synth import synth_arrays
@@ -121,7 +122,7 @@ def run_augment_benchmark(source: str, out: Path, sizes: tuple[int, ...] = SIZES
         accs = list(row["accuracies"].values())
         row["mean"] = statistics.fmean(accs)
         row["std"] = statistics.stdev(accs) if len(accs) > 1 else 0.0
-    result = {"source": source, "generator_step": loaded.step, "sizes": list(sizes), "seeds": list(seeds),
+    result = {"source": name or source, "generator_step": loaded.step, "sizes": list(sizes), "seeds": list(seeds),
               "synth_per_class": synth_per_class, "steps": steps, "batch": 64, "real_fraction": 0.5,
               "test_images": len(x_test), "seconds": round(time.perf_counter() - start, 1), "rows": rows}
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
