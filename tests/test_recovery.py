@@ -94,3 +94,21 @@ def test_checksum_is_written_and_a_named_damaged_checkpoint_is_refused(tmp_path)
     _flip_a_bit(ck / "tensors.safetensors")
     with pytest.raises(CheckpointError, match="does not match the SHA-256"):
         read_checkpoint(ck)  # a checkpoint named directly has no fallback
+
+
+def test_checkpoint_files_share_the_umask_permissions(tmp_path):
+    """The safetensors writer makes its file 0600; a checkpoint's weights get state.json's permissions instead,
+    so a group-shared run folder (or a zoo model installed by another user) can be read."""
+    import os
+
+    import torch
+
+    from gankit.checkpoint import write_checkpoint_folder
+
+    old = os.umask(0o022)
+    try:
+        folder = write_checkpoint_folder(tmp_path / "ck", {"net.G.w": torch.ones(2)}, 1, {})
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
+    assert modes == {"state.json": 0o644, "tensors.safetensors": 0o644}

@@ -194,6 +194,9 @@ def _write_into(tmp: Path, tensors: dict[str, torch.Tensor], step: int, optim_me
         json.dump(state, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
+    # the safetensors writer creates its file 0600 whatever the umask; give it the permissions Python's open gave
+    # state.json, so a run folder shared with a group (or a zoo model installed by root) stays readable
+    os.chmod(tmp / TENSORS, (tmp / STATE).stat().st_mode & 0o777)
 
 
 def read_checkpoint(path: str | Path, quarantine: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
