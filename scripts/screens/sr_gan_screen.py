@@ -1,5 +1,6 @@
 """A quick screen of super-resolution runs: PSNR-Y on the whole emoji test split, and Inception FID/KID on ONE
-128 px quadrant per test picture (673 crops: quadrant i % 4 of picture i) instead of the benchmark's four.
+128 px quadrant per test picture (673 crops: quadrant i % 4 of picture i) instead of the benchmark's four; PSNR-Y
+on the benchmark's four photographs as well. Any checkpoint folder works: a run, or a zoo model's folder.
 
 FID on 673 crops is biased upward against the benchmark's 2,692, so its numbers compare runs with each other
 (all scored here, on the same crops), not with docs/benchmarks.md's table; it costs about a quarter of the
@@ -7,6 +8,8 @@ benchmark's scoring, which is what made screening GAN-stage variants within a se
 GAN-stage screen in docs/benchmarks.md ("Super-resolution x4").
 
     .venv/bin/python scripts/screens/sr_gan_screen.py RUN [RUN ...] [--out scores.jsonl]
+
+(The zoo's sr-emoji-x4-psnr card quotes it for its run and for its packed fp16 folder, src/gankit/zoo/...)
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ import time
 
 import torch
 
-from gankit.bench.sr import CROP, quadrants, upscale_batches
+from gankit.bench.sr import CROP, _score_photos, quadrants, upscale_batches
 from gankit.config import resolve as resolve_config
 from gankit.data.image_sources import ImageSet
-from gankit.data.sr import load_hr
+from gankit.data.sr import crop_to_multiple, load_hr, load_photos
 from gankit.infer import load_model
 from gankit.metrics.feature_eval import evaluate
 from gankit.metrics.image_quality import sr_metrics
@@ -46,14 +49,20 @@ def main() -> int:
     digest = hashlib.sha256(hr.numpy().tobytes()).hexdigest()[:24]
     real = ImageSet(one_quadrant_each(hr).contiguous(), f"one {CROP} px quadrant per test picture",
                     f"sr-screen-quadrant:{digest}")
+    photos = {k: crop_to_multiple(v, 4) for k, v in load_photos().items()}
+    photo_lr = {k: degraded_test_inputs(v, 4) for k, v in photos.items()}
     for run in args.runs:
         start = time.perf_counter()
-        out = upscale_batches(load_model(run).net, lr)
+        net = load_model(run).net
+        out = upscale_batches(net, lr)
         m = sr_metrics(out, hr, 4)
+        photo_row, _ = _score_photos(lambda x, net=net: upscale_batches(net, x), photos, photo_lr, 4)
         r = evaluate(ImageSet(one_quadrant_each(out).contiguous(), run, ""), real, ["fid", "kid"], "inception",
                      seed=0)
         row = {"run": run, "psnr_y": round(m["psnr_y"], 3), "ssim_y": round(m["ssim_y"], 4),
                "fid673": round(r["fid"], 3), "kid673": round(r["kid"], 5),
+               "photos_psnr_y": round(photo_row["photos_psnr_y"], 3),
+               "photos": {k: round(v["psnr_y"], 2) for k, v in photo_row["photos"].items()},
                "seconds": round(time.perf_counter() - start)}
         print(json.dumps(row), flush=True)
         if args.out:
