@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from gankit import config as C
-from gankit.checkpoint import VERSION, read_checkpoint
+from gankit.checkpoint import VERSION, read_checkpoint, write_checkpoint_folder
 from gankit.cli import main
 from gankit.errors import CheckpointError
 from gankit.fetch import sha256_file
@@ -99,12 +101,6 @@ def test_checksum_is_written_and_a_named_damaged_checkpoint_is_refused(tmp_path)
 def test_checkpoint_files_share_the_umask_permissions(tmp_path):
     """The safetensors writer makes its file 0600; a checkpoint's weights get state.json's permissions instead,
     so a group-shared run folder (or a zoo model installed by another user) can be read."""
-    import os
-
-    import torch
-
-    from gankit.checkpoint import write_checkpoint_folder
-
     old = os.umask(0o022)
     try:
         folder = write_checkpoint_folder(tmp_path / "ck", {"net.G.w": torch.ones(2)}, 1, {})

@@ -241,7 +241,6 @@ def test_zoo_models_draw_what_their_cards_say(tmp_path, capsys):
         assert im.n_frames == 11
 
 
-
 def test_zoo_sr_model_beats_bicubic_on_a_photograph(tmp_path):
     """Offline, from the package alone: ``gankit upscale --model sr-emoji-x4-psnr`` on a photograph it never saw
     (scikit-image's astronaut, 256 px centre crop, LR made as in training) beats bicubic upscaling in PSNR-Y."""
@@ -261,6 +260,7 @@ def test_zoo_sr_model_beats_bicubic_on_a_photograph(tmp_path):
     model = sr_metrics(out, hr, 4)["psnr_y"]
     bicubic = sr_metrics(to_uint8(bicubic_upscale(lr, 4)), hr, 4)["psnr_y"]
     assert model > bicubic + 0.5, (model, bicubic)  # as shipped: 26.48 against 25.10 dB
+
 
 # --------------------------------------------------------------------------- discriminator scoring
 

@@ -22,10 +22,10 @@ import time
 
 import torch
 
-from gankit.bench.sr import CROP, _score_photos, quadrants, upscale_batches
+from gankit.bench.sr import CROP, photo_pairs, quadrants, score_photos, upscale_batches
 from gankit.config import resolve as resolve_config
 from gankit.data.image_sources import ImageSet
-from gankit.data.sr import crop_to_multiple, load_hr, load_photos
+from gankit.data.sr import load_hr, load_photos
 from gankit.infer import load_model
 from gankit.metrics.feature_eval import evaluate
 from gankit.metrics.image_quality import sr_metrics
@@ -49,14 +49,13 @@ def main() -> int:
     digest = hashlib.sha256(hr.numpy().tobytes()).hexdigest()[:24]
     real = ImageSet(one_quadrant_each(hr).contiguous(), f"one {CROP} px quadrant per test picture",
                     f"sr-screen-quadrant:{digest}")
-    photos = {k: crop_to_multiple(v, 4) for k, v in load_photos().items()}
-    photo_lr = {k: degraded_test_inputs(v, 4) for k, v in photos.items()}
+    photos, photo_lr = photo_pairs(load_photos(), 4)
     for run in args.runs:
         start = time.perf_counter()
         net = load_model(run).net
         out = upscale_batches(net, lr)
         m = sr_metrics(out, hr, 4)
-        photo_row, _ = _score_photos(lambda x, net=net: upscale_batches(net, x), photos, photo_lr, 4)
+        photo_row, _ = score_photos(lambda x, net=net: upscale_batches(net, x), photos, photo_lr, 4)
         r = evaluate(ImageSet(one_quadrant_each(out).contiguous(), run, ""), real, ["fid", "kid"], "inception",
                      seed=0)
         row = {"run": run, "psnr_y": round(m["psnr_y"], 3), "ssim_y": round(m["ssim_y"], 4),

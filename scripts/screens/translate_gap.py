@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from gankit.bench.translate import _outputs
+from gankit.bench.translate import translate_all
 from gankit.data.emoji import load_emoji_pairs
 from gankit.metrics.image_quality import full_reference_metrics
 
@@ -28,7 +28,7 @@ def main() -> int:
     for run in args.runs:
         row = {"run": run}
         for split, fields in splits.items():
-            m = full_reference_metrics(_outputs(run, fields["A"]), fields["B"])
+            m = full_reference_metrics(translate_all(run, fields["A"]), fields["B"])
             row[split] = {"n": len(fields["A"]), "l1": round(m["l1"], 4), "psnr": round(m["psnr"], 2),
                           "identity_l1": round(identity[split], 4), "ratio": round(m["l1"] / identity[split], 3)}
         print(json.dumps(row), flush=True)

@@ -111,8 +111,19 @@ def _score_emoji(images: torch.Tensor, hr: torch.Tensor, scale: int, real, label
     return row
 
 
-def _score_photos(upscale, photos: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor], scale: int
-                  ) -> tuple[dict, dict[str, torch.Tensor]]:
+def photo_pairs(photos: dict[str, torch.Tensor], scale: int, blur: float = 0.0, noise: float = 0.0, jpeg: int = 0
+                ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The photographs cropped to multiples of ``scale`` (HR, uint8) and their LR inputs, degraded as in training
+    (model space): what :func:`score_photos` takes."""
+    from gankit.data.sr import crop_to_multiple
+    from gankit.tasks.sr import degraded_test_inputs
+
+    hr = {k: crop_to_multiple(v, scale) for k, v in photos.items()}
+    return hr, {k: degraded_test_inputs(v, scale, blur, noise, jpeg) for k, v in hr.items()}
+
+
+def score_photos(upscale, photos: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor], scale: int
+                 ) -> tuple[dict, dict[str, torch.Tensor]]:
     """PSNR-Y/SSIM-Y of ``upscale(lr) -> uint8`` on each photograph and their mean; the outputs too."""
     from gankit.metrics.image_quality import sr_metrics
 
@@ -134,7 +145,7 @@ def run_sr_benchmark(out: Path, seeds: tuple[int, ...] = (0, 1, 2), psnr_budget:
     from gankit.config import resolve as resolve_config
     from gankit.data import to_uint8
     from gankit.data.image_sources import ImageSet
-    from gankit.data.sr import crop_to_multiple, load_hr, load_photos
+    from gankit.data.sr import load_hr, load_photos
     from gankit.infer import load_model
     from gankit.tasks.sr import degraded_test_inputs
 
@@ -152,8 +163,7 @@ def run_sr_benchmark(out: Path, seeds: tuple[int, ...] = (0, 1, 2), psnr_budget:
     cfg = from_dict(json.loads((out / f"psnr-seed{seeds[0]}" / "config.json").read_text()))
     scale, d = cfg.model.scale, cfg.data
     lr = degraded_test_inputs(hr, scale, d.blur, d.noise, d.jpeg)
-    photos = {k: crop_to_multiple(v, scale) for k, v in photos.items()}
-    photo_lr = {k: degraded_test_inputs(v, scale, d.blur, d.noise, d.jpeg) for k, v in photos.items()}
+    photos, photo_lr = photo_pairs(photos, scale, d.blur, d.noise, d.jpeg)
     if inception:
         from gankit.metrics.features import INCEPTION_MISSING, get_extractor
 
@@ -174,7 +184,7 @@ def run_sr_benchmark(out: Path, seeds: tuple[int, ...] = (0, 1, 2), psnr_budget:
         upscalers[name] = lambda x, net=net: upscale_batches(net, x)
     for name, upscale in upscalers.items():
         emoji_out[name] = upscale(lr)
-        photo_row, photo_out[name] = _score_photos(upscale, photos, photo_lr, scale)
+        photo_row, photo_out[name] = score_photos(upscale, photos, photo_lr, scale)
         # the same outputs give the same scores: with --reuse, an unchanged run is not sent through Inception again
         stamp = [digest, scale, inception, hashlib.sha256(emoji_out[name].numpy().tobytes()).hexdigest()]
         saved = out / "scores" / f"{name}.json"

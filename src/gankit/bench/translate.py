@@ -37,7 +37,8 @@ PIX2PIX, CYCLEGAN = "pix2pix-emoji", "cyclegan-emoji"
 METRICS = ("l1", "psnr", "ssim", "fid", "kid")
 
 
-def _outputs(run: Path, inputs: torch.Tensor) -> torch.Tensor:
+def translate_all(run: Path, inputs: torch.Tensor) -> torch.Tensor:
+    """uint8 A -> B translations of uint8 ``inputs`` by ``run``'s EMA generator in eval mode, in batches of 64."""
     from gankit.data import to_model_space, to_uint8
     from gankit.infer import load_model
     from gankit.infer.translate import generator_for
@@ -109,7 +110,7 @@ def run_translate_benchmark(out: Path, seeds: tuple[int, ...] = (0, 1, 2), cpu_b
     rows: dict[str, dict] = {"identity (Google image as the answer)": _score(a, b, real, "identity", inception, 0)}
     outputs = {}
     for name, row in trained.items():
-        outputs[name] = _outputs(out / name, a)
+        outputs[name] = translate_all(out / name, a)
         rows[name] = {**row, **_score(outputs[name], b, real, name, inception, 0)}
     p2p = [rows[f"pix2pix-seed{s}"] for s in seeds]
     rows["pix2pix, mean ± s.e."] = {k: list(mean_se([r[k] for r in p2p])) for k in METRICS if k in p2p[0]}
