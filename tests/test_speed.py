@@ -24,6 +24,32 @@ def test_precision_choices_on_cpu():
         speed.autocast_dtype("fp16", CPU)
 
 
+@pytest.mark.parametrize("amx, avx512_bf16, vendor, fast", [
+    (True, True, "GenuineIntel", True),  # AMX tiles: bf16 is fast
+    (False, True, "AuthenticAMD", True),  # Zen 4/5
+    (False, True, "GenuineIntel", False),  # AVX512-BF16 without AMX: measured 0.8x fp32
+    (False, False, "AuthenticAMD", False),  # AVX2 only: emulated
+    (False, False, "", False),
+])
+def test_auto_precision_follows_the_measured_cpu_rule(monkeypatch, amx, avx512_bf16, vendor, fast):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(speed, "cpu_vendor", lambda: vendor)
+    assert speed.fast_bf16(CPU) is fast
+    assert speed.autocast_dtype("auto", CPU) is (torch.bfloat16 if fast else None)
+
+
+def test_cpu_vendor_reads_proc_cpuinfo():
+    vendor = speed.cpu_vendor()
+    assert isinstance(vendor, str)
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return
+    if "vendor_id" in text:
+        assert vendor and vendor in text
+
+
 def test_compile_with_double_backward_is_refused():
     with pytest.raises(ConfigError, match="cannot differentiate twice"):
         C.resolve("toy-ring", overrides=["train.compile=true"])
