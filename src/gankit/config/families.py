@@ -91,7 +91,7 @@ class Pix2PixModelConfig:
     max_channels: int = 512  # cap on G's and D's channels (8 * 64 in the papers)
     depth: int = 0  # unet: downsamplings (0 = down to 1x1: log2(resolution)); resnet: 2 always
     resnet_blocks: int = 9  # resnet: residual blocks at the lowest resolution (6 or 9 in the CycleGAN paper)
-    norm: str = "instance"  # instance | batch | none: G's and D's normalization
+    norm: str = "instance"  # instance | batch | layer | none: G's and D's normalization
     dropout: float = 0.5  # unet: in the decoder layers next to the bottleneck; resnet: inside each block
     d_width: int = 64  # D's first-layer channels (ndf)
     # PatchGAN: stride-2 convolutions; each patch logit sees 16 (1), 34 (2), 70 (3) or 142 (4) pixels;

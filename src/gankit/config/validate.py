@@ -286,7 +286,7 @@ def _translation(cfg: Config) -> None:
     """pix2pix and cyclegan: image pairs or two image sets, a U-Net or ResNet generator, PatchGAN discriminators."""
     d, m, lo, t = cfg.data, cfg.model, cfg.loss, cfg.train
     _choice("model.generator", m.generator, ("unet", "resnet"))
-    _choice("model.norm", m.norm, ("instance", "batch", "none"))
+    _choice("model.norm", m.norm, ("instance", "batch", "layer", "none"))
     for key in ("width", "d_width", "max_channels"):
         _positive(f"model.{key}", getattr(m, key))
     _positive("model.depth", m.depth, allow_zero=True)
