@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from PIL import Image
 
 from gankit import config as C
 from gankit.data import emoji
@@ -65,3 +66,10 @@ def test_bench_translate_runs_end_to_end(emoji_root, tmp_path, capsys):
     for row in ("identity (Google image as the answer)", "pix2pix-seed0", "pix2pix, mean ± s.e.", "cyclegan-seed0"):
         assert f"| {row} |" in out
     assert (tmp_path / "b" / "translations.png").is_file() and (tmp_path / "b" / "results.json").is_file()
+    w, h = Image.open(tmp_path / "b" / "translations.png").size
+    # --no-cyclegan: the pix2pix seeds only (here the finished run, --reuse), a picture with one column fewer per group
+    assert main(args + ["--reuse", "--no-cyclegan"] + [x for s in small for x in ("--set", s)]) == 0
+    out = capsys.readouterr().out
+    assert "| pix2pix-seed0 |" in out and "cyclegan" not in out
+    w3, h3 = Image.open(tmp_path / "b" / "translations.png").size
+    assert w3 / h3 == pytest.approx(w / h * 3 / 4, rel=0.05)  # 2 groups of 3 images across, the same rows

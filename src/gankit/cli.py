@@ -189,6 +189,7 @@ def _parser() -> argparse.ArgumentParser:
     _trained_bench_options(bt, 1800.0, "only L1, PSNR and SSIM")
     bt.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for every run (repeatable)")
+    bt.add_argument("--no-cyclegan", action="store_true", help="train and score the pix2pix seeds only")
     bt.add_argument("--out", help="results folder (default runs/bench-translate-<time>)")
     bsr = bsub.add_parser("sr", help="x4 super-resolution on the Fluent emoji 3D test split and photographs: "
                           "nearest, bicubic, the PSNR model (3 seeds), the GAN model; PSNR/SSIM-Y, Inception FID/KID")
@@ -701,7 +702,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         out = Path(args.out or f"runs/bench-translate-{time.strftime('%Y%m%d-%H%M%S')}")
         result = translate.run_translate_benchmark(out, _seed_list(args.seeds), args.cpu_budget, args.jobs,
                                                    args.threads, inception=not args.no_inception, reuse=args.reuse,
-                                                   overrides=args.overrides)
+                                                   overrides=args.overrides, cyclegan=not args.no_cyclegan)
         print(translate.markdown_table(result))
         print(f"[gankit] results: {out / 'results.json'}, {out / 'results.md'}, {result['picture']}")
         return 0

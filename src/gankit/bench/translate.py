@@ -68,8 +68,9 @@ def _score(images: torch.Tensor, targets: torch.Tensor, real, label: str, incept
 
 def run_translate_benchmark(out: Path, seeds: tuple[int, ...] = (0, 1, 2), cpu_budget: float = 1800.0,
                             jobs: int = 2, threads: int = 1, inception: bool = True, reuse: bool = False,
-                            overrides: list[str] | None = None) -> dict:
-    """Train the pix2pix seeds and CycleGAN for ``cpu_budget`` CPU seconds each, score them; write the table."""
+                            overrides: list[str] | None = None, cyclegan: bool = True) -> dict:
+    """Train the pix2pix seeds and (``cyclegan``) CycleGAN for ``cpu_budget`` CPU seconds each, score them; write
+    the table."""
     from gankit.data.emoji import load_emoji_pairs
     from gankit.data.image_sources import load_images
 
@@ -77,7 +78,7 @@ def run_translate_benchmark(out: Path, seeds: tuple[int, ...] = (0, 1, 2), cpu_b
         raise GankitError("--cpu-budget must be positive, --jobs and --threads at least 1, and --seeds not empty")
     load_emoji_pairs("test", 64, 3, (255, 255, 255))  # fail now, with the fetch hint, rather than after training
     out.mkdir(parents=True, exist_ok=True)
-    runs = [(f"pix2pix-seed{s}", PIX2PIX, s) for s in seeds] + [("cyclegan-seed0", CYCLEGAN, 0)]
+    runs = [(f"pix2pix-seed{s}", PIX2PIX, s) for s in seeds] + ([("cyclegan-seed0", CYCLEGAN, 0)] if cyclegan else [])
     print(f"[gankit] bench translate: {len(runs)} runs, {cpu_budget:g} CPU s each, {threads} thread(s), "
           f"{jobs} at a time -> {out}", file=sys.stderr)
     settings = [f"train.max_cpu_seconds={cpu_budget}", "train.fit_to_budget=true", *(overrides or [])]
@@ -120,7 +121,8 @@ def run_translate_benchmark(out: Path, seeds: tuple[int, ...] = (0, 1, 2), cpu_b
                                                           "floor (real Twitter train vs test)", True, 0)
         rows["floor: real Twitter train images"] = {k: v for k, v in rows["floor: real Twitter train images"].items()
                                                     if k in ("fid", "kid", "inception_protocol")}
-    picture = _picture(a, b, outputs[f"pix2pix-seed{seeds[0]}"], outputs["cyclegan-seed0"], out / "translations.png")
+    picture = _picture(a, b, outputs[f"pix2pix-seed{seeds[0]}"], outputs.get("cyclegan-seed0"),
+                       out / "translations.png")
     result = {
         "cpu_budget_seconds": cpu_budget, "threads_per_run": threads, "jobs": jobs, "seeds": list(seeds),
         "test": f"emoji-pairs test split: {len(b)} pairs, Google (A) -> Twitter (B), {res}x{res} RGB on white",
@@ -132,13 +134,14 @@ def run_translate_benchmark(out: Path, seeds: tuple[int, ...] = (0, 1, 2), cpu_b
     return result
 
 
-def _picture(a: torch.Tensor, b: torch.Tensor, p2p: torch.Tensor, cyc: torch.Tensor, path: Path,
+def _picture(a: torch.Tensor, b: torch.Tensor, p2p: torch.Tensor, cyc: torch.Tensor | None, path: Path,
              n: int = 12) -> Path:
-    """Rows of input | pix2pix | CycleGAN | truth for ``n`` test emoji spread over the split."""
+    """Rows of input | pix2pix | CycleGAN (when run) | truth for ``n`` test emoji spread over the split."""
     from gankit.viz import save_picture, side_by_side
 
     idx = torch.linspace(0, len(a) - 1, n).round().long()
-    return save_picture(side_by_side([a[idx], p2p[idx], cyc[idx], b[idx]], groups_per_row=2), path)
+    columns = [a[idx], p2p[idx], *([] if cyc is None else [cyc[idx]]), b[idx]]
+    return save_picture(side_by_side(columns, groups_per_row=2), path)
 
 
 def _fmt(row: dict, key: str, spec: str, scale: float = 1.0) -> str:
