@@ -43,6 +43,9 @@ def test_unet_shapes_depth_and_dropout():
     assert shallow(torch.randn(1, 1, 32, 32)).shape == (1, 3, 32, 32)
     with pytest.raises(ValueError, match="multiple of 16"):
         UNetGenerator(3, 3, 24, depth=4)
+    layer = UNetGenerator(3, 3, 32, width=4, norm="layer")  # GroupNorm(1, C): over channels and positions
+    assert sum(isinstance(m, torch.nn.GroupNorm) and m.num_groups == 1 for m in layer.modules()) == 7
+    assert layer(torch.randn(2, 3, 32, 32)).shape == (2, 3, 32, 32)
 
 
 def test_unet_decoder_sees_the_encoder_maps():
