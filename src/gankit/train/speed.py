@@ -32,9 +32,9 @@ def cpu_vendor() -> str:
 
 def fast_bf16(device: torch.device) -> bool:
     """True where bf16 autocast measured faster than fp32: CUDA GPUs that support bf16; CPUs with AMX; AMD CPUs
-    with AVX512-BF16 (Zen 4 and 5, where bf16 is the largest single gain in the speed tables). Not Intel CPUs with AVX512-BF16 but no AMX: on the
-    Xeon measured (family 6, model 207, AMX not exposed) every preset's step ran at 0.73-0.78x fp32's speed in bf16
-    (docs/performance.md)."""
+    with AVX512-BF16 (Zen 4 and 5, where bf16 is the largest single gain in the speed tables). Not Intel CPUs
+    with AVX512-BF16 but no AMX: on the Xeon measured (family 6, model 207, AMX not exposed) every preset's step
+    ran at 0.73-0.78x fp32's speed in bf16 (docs/performance.md)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
