@@ -65,6 +65,7 @@ def test_penalty_with_batch_norm_in_d_is_refused():
         ("loss.weight_clip=0.01", "needs loss.name=wasserstein"),
         ("train.device=tpu", "train.device"),
         ("train.ema=1.5", "train.ema"),
+        ("train.lr_warmup=-5", "train.lr_warmup: must be >= 0"),
         ("train.g_optim.betas=[0.5]", "betas"),
         ("train", "expected key=value"),
     ],

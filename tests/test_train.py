@@ -11,7 +11,7 @@ from gankit import config as C
 from gankit.checkpoint import list_checkpoints, read_checkpoint
 from gankit.cli import main
 from gankit.errors import CheckpointError, GankitError
-from gankit.train.loop import Trainer, build, prepare_run_dir
+from gankit.train.loop import Trainer, build, lr_factor, prepare_run_dir
 
 
 def _run(tmp_path, name, preset, overrides, resume=False, stop_at=None):
@@ -67,10 +67,29 @@ def test_digits_dcgan_learns(tmp_path):
     assert any((tmp_path / "d" / "tensorboard").iterdir()) if (tmp_path / "d" / "tensorboard").exists() else True
 
 
+def test_lr_factor_warmup_and_decay_by_hand():
+    """warmup 4 over a 10-step run that decays linearly from step 5: (k + 1) / 4 for k < 4, then 1, then
+    1 - (k - 5) / 5."""
+    got = [lr_factor(k, 10, "linear", 0.5, warmup=4) for k in range(11)]
+    want = [0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 0.8, 0.6, 0.4, 0.2, 0.0]
+    assert got == pytest.approx(want)
+    assert [lr_factor(k, 10, "none", warmup=2) for k in range(3)] == [0.5, 1.0, 1.0]
+    # a warmup longer than the decay's start multiplies both
+    assert lr_factor(1, 4, "cosine", 0.0, warmup=4) == pytest.approx(0.5 * 0.5 * (1 + np.cos(np.pi / 4)))
+
+
+def test_lr_warmup_reaches_the_optimizers(tmp_path):
+    trainer, _ = _run(tmp_path, "w", "toy-ring", TOY + ["train.steps=3", "train.lr_warmup=10", "train.lr_decay=none"])
+    for opt in trainer.s.optimizers.values():
+        for group in opt.param_groups:
+            assert group["lr"] == pytest.approx(group["initial_lr"] * 3 / 10)  # the lr of step 2 (0-based)
+
+
 @pytest.mark.parametrize(
     "preset, extra",
     [
-        ("toy-ring", ["loss.instance_noise=0.1", "loss.instance_noise_steps=30", "train.ema_start=5"]),
+        ("toy-ring", ["loss.instance_noise=0.1", "loss.instance_noise_steps=30", "train.ema_start=5",
+                      "train.lr_warmup=30"]),
         ("dcgan-digits", ["model.d_norm=none", "loss.r1_gamma=1.0", "loss.r1_every=4", "model.spectral_norm=true",
                           "model.conditional=true", "train.n_critic=2", "train.lr_decay=cosine",
                           "train.lr_decay_start=0.25", "train.reuse_fake=true"]),

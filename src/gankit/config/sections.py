@@ -107,6 +107,9 @@ class TrainConfig:
     d_optim: OptimConfig = field(default_factory=OptimConfig)  # the discriminator(s)
     lr_decay: str = "none"  # none | linear | cosine: learning rates fall to 0 at the last step
     lr_decay_start: float = 0.0  # fraction of the run after which the decay begins
+    # learning rates rise linearly from 1/lr_warmup of their value to all of it over the first lr_warmup steps
+    # (0 = off): it keeps a net without normalization from blowing up its activations in its first Adam steps
+    lr_warmup: int = 0
     ema: float = 0.999  # decay of the EMA copy of each generator used for samples (0 = no EMA)
     ema_start: int = 0  # copy G into the EMA until this step, then average
     # EMA ramp-up (StyleGAN2-ADA): the EMA's half-life is at most this fraction of the steps so far (0 = off),

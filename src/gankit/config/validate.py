@@ -344,6 +344,8 @@ def _train(cfg: Config) -> None:
         _positive(f"train.{key}", getattr(t, key))
     _positive("train.threads", t.threads, allow_zero=True)
     _positive("train.nan_retries", t.nan_retries, allow_zero=True)
+    if t.lr_warmup < 0:
+        raise ConfigError(f"train.lr_warmup: must be >= 0 (steps; 0 = off), got {t.lr_warmup}")
     if not 0 < t.nan_lr_factor <= 1:
         raise ConfigError(f"train.nan_lr_factor: must be in (0, 1], got {t.nan_lr_factor}")
     _positive("train.max_seconds", t.max_seconds, allow_zero=True)

@@ -29,16 +29,18 @@ from gankit.viz import save_loss_curve, save_picture
 __all__ = ["Trainer", "train_step", "lr_factor", "build", "check_run_dir", "prepare_run_dir"]
 
 
-def lr_factor(step: int, total: int, kind: str, start: float = 0.0) -> float:
-    """Multiplier of the base learning rate at ``step``: 1 until ``start * total``, then down to 0 at ``total``.
+def lr_factor(step: int, total: int, kind: str, start: float = 0.0, warmup: int = 0) -> float:
+    """Multiplier of the base learning rate at ``step`` (counted from 0): 1 until ``start * total``, then down to
+    0 at ``total``; times (step + 1) / warmup during the first ``warmup`` steps.
 
     ``linear``: 1 - p; ``cosine``: (1 + cos(pi p)) / 2, with p the fraction of the decay done.
     """
+    ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
     if kind == "none":
-        return 1.0
+        return ramp
     begin = start * total
     p = min(1.0, max(0.0, (step - begin) / max(total - begin, 1e-9)))
-    return 1.0 - p if kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * p))
+    return ramp * (1.0 - p if kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * p)))
 
 
 def train_step(setup: Setup, step: int, owned: dict[str, list[torch.nn.Parameter]],
@@ -47,12 +49,13 @@ def train_step(setup: Setup, step: int, owned: dict[str, list[torch.nn.Parameter
     (loss-scaled for fp16), the cross-process gradient average and an optimizer step, then its hooks.
 
     Statistics are added to ``sums``/``counts`` on the device (no host sync). The learning rates follow
-    ``train.lr_decay`` over ``setup.total_steps``. :class:`Trainer` runs this; so does ``gankit bench speed``.
+    ``train.lr_warmup`` and ``train.lr_decay`` over ``setup.total_steps``. :class:`Trainer` runs this; so does
+    ``gankit bench speed``.
     """
     t = setup.cfg.train
     opts, scalers, device, amp_dtype = setup.optimizers, setup.scalers, setup.device, setup.amp_dtype
-    if t.lr_decay != "none":
-        factor = lr_factor(step, setup.total_steps, t.lr_decay, t.lr_decay_start)
+    if t.lr_decay != "none" or t.lr_warmup > 0:
+        factor = lr_factor(step, setup.total_steps, t.lr_decay, t.lr_decay_start, t.lr_warmup)
         for opt in opts.values():
             for group in opt.param_groups:
                 group["lr"] = group["initial_lr"] * factor
