@@ -97,6 +97,27 @@ def test_resnet_generator_and_block():
 # --------------------------------------------------------------------------- losses
 
 
+@pytest.mark.parametrize("make", [lambda **k: ResnetGenerator(3, 3, 8, 1, **k),
+                                  lambda **k: UNetGenerator(3, 3, 16, 8, depth=3, **k)])
+def test_residual_output_starts_as_the_identity_and_learns(make):
+    """tanh(atanh(0.999 x) + h) with h's layer at zero: the input comes back (0.999 x, +-1 finite); one SGD step
+    moves the output (the zero layer gets a gradient), which stays finite and in (-1, 1)."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    x[0, :, :4] = 1.0  # white border: atanh(1) would be infinite without the 0.999
+    G = make(residual=True)
+    y = G(x)
+    assert torch.allclose(y, 0.999 * x, atol=1e-6)
+    opt = torch.optim.SGD(G.parameters(), lr=0.1)
+    (y - 0.5).square().mean().backward()
+    opt.step()
+    y2 = G(x)
+    assert not torch.allclose(y2, y, atol=1e-6) and y2.abs().max() < 1
+    assert torch.isfinite(y2).all()
+    with pytest.raises(ValueError, match="as many output channels"):
+        ResnetGenerator(1, 3, 8, 1, residual=True)
+
+
 def test_cycle_identity_and_l1_losses_by_hand():
     x = torch.tensor([[0.0, 1.0], [-1.0, 0.5]])
     y = torch.tensor([[0.5, 1.0], [1.0, -0.5]])

@@ -93,6 +93,9 @@ class Pix2PixModelConfig:
     resnet_blocks: int = 9  # resnet: residual blocks at the lowest resolution (6 or 9 in the CycleGAN paper)
     norm: str = "instance"  # instance | batch | layer | none: G's and D's normalization
     dropout: float = 0.5  # unet: in the decoder layers next to the bottleneck; resnet: inside each block
+    # G's output as a change of its input, tanh(atanh(x) + h), with the last layer zero-initialized: G starts as
+    # the identity map (not in the papers; needs as many output channels as input ones)
+    residual_output: bool = False
     d_width: int = 64  # D's first-layer channels (ndf)
     # PatchGAN: stride-2 convolutions; each patch logit sees 16 (1), 34 (2), 70 (3) or 142 (4) pixels;
     # 0 = about the paper's 70/256 of the image side (1 at 64 px, 2 at 128, 3 at 256)

@@ -87,9 +87,9 @@ def build_translator(cfg, in_channels: int, out_channels: int, resolution: int) 
 
     if cfg.generator == "unet":
         return UNetGenerator(in_channels, out_channels, resolution, cfg.width, cfg.max_channels, cfg.depth,
-                             cfg.norm, cfg.dropout)
+                             cfg.norm, cfg.dropout, cfg.residual_output)
     return ResnetGenerator(in_channels, out_channels, cfg.width, cfg.resnet_blocks, cfg.max_channels, cfg.norm,
-                           cfg.dropout)
+                           cfg.dropout, cfg.residual_output)
 
 
 def build_patch_discriminator(cfg, in_channels: int, resolution: int) -> nn.Module:

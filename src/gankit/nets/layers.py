@@ -69,6 +69,25 @@ def dcgan_init_(module: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
+# inputs are scaled by this before atanh so that a pure white or black pixel (+-1) stays finite
+_RESIDUAL_SQUASH = 0.999
+
+
+def residual_tanh(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """tanh(atanh(0.999 x) + h): an image-to-image generator's output as a change ``h`` of its input ``x`` (both
+    in [-1, 1] image space, same shape) made in the pre-tanh space, so that h = 0 returns the input (times 0.999)
+    and the output stays in (-1, 1). With the last layer zero-initialized, the generator starts as the identity
+    map."""
+    return torch.tanh(torch.atanh(x.clamp(-1.0, 1.0) * _RESIDUAL_SQUASH) + h)
+
+
+def zero_init_(layer: nn.Module) -> None:
+    """Weights and bias of ``layer`` set to 0 (the last layer of a generator that starts as the identity map)."""
+    nn.init.zeros_(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
 def soft_onehot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
     """Class labels (B,) as one-hot rows, or soft labels (B, num_classes) of class weights as they are.
 

@@ -10,6 +10,9 @@ map has nothing to normalize over). Decoder: ReLU before every transposed convol
 after every one but the last, dropout (rate ``dropout``) after the ``depth - 5`` steps next to the
 innermost one (three at 256 px, as in the paper's "CD512" layers; one at 64 px), Tanh at the output.
 Channels double from ``width`` at each step down, capped at ``max_channels``.
+
+``residual=True`` (not in the paper): the last transposed convolution starts at zero and its output changes the
+input in the pre-tanh space (:func:`~gankit.nets.layers.residual_tanh`): the generator starts as the identity map.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gankit.nets.layers import dcgan_init_, norm_2d
+from gankit.nets.layers import dcgan_init_, norm_2d, residual_tanh, zero_init_
 
 
 def unet_depth(resolution: int, depth: int = 0) -> int:
@@ -29,8 +32,13 @@ class UNetGenerator(nn.Module):
     """image (B, in_channels, R, R) in [-1, 1] -> image (B, out_channels, R, R) in [-1, 1]."""
 
     def __init__(self, in_channels: int, out_channels: int, resolution: int, width: int = 64,
-                 max_channels: int = 512, depth: int = 0, norm: str = "instance", dropout: float = 0.5):
+                 max_channels: int = 512, depth: int = 0, norm: str = "instance", dropout: float = 0.5,
+                 residual: bool = False):
         super().__init__()
+        if residual and in_channels != out_channels:
+            raise ValueError(f"a residual output needs as many output channels as input ones ({in_channels}), "
+                             f"not {out_channels}")
+        self.residual = residual
         depth = unet_depth(resolution, depth)
         if resolution % (2**depth):
             raise ValueError(f"a U-Net of depth {depth} needs a resolution that is a multiple of {2 ** depth}")
@@ -50,7 +58,8 @@ class UNetGenerator(nn.Module):
         for i in range(depth):
             c_in = chans[i] if i == depth - 1 else 2 * chans[i]  # the innermost step has no skip to join
             if i == 0:
-                layers = [nn.ReLU(inplace=False), nn.ConvTranspose2d(c_in, out_channels, 4, 2, 1), nn.Tanh()]
+                last = nn.ConvTranspose2d(c_in, out_channels, 4, 2, 1)
+                layers = [nn.ReLU(inplace=False), last] + ([] if residual else [nn.Tanh()])
             else:
                 layers = [nn.ReLU(inplace=False), nn.ConvTranspose2d(c_in, chans[i - 1], 4, 2, 1, bias=bias),
                           norm_2d(norm, chans[i - 1])]
@@ -58,13 +67,15 @@ class UNetGenerator(nn.Module):
                     layers.append(nn.Dropout(dropout))
             self.up.append(nn.Sequential(*layers))
         dcgan_init_(self)
+        if residual:
+            zero_init_(last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
+        inputs, skips = x, []
         for block in self.down:
             x = block(x)
             skips.append(x)
         x = self.up[-1](skips[-1])
         for i in range(self.depth - 2, -1, -1):
             x = self.up[i](torch.cat([x, skips[i]], dim=1))
-        return x
+        return residual_tanh(inputs, x) if self.residual else x
