@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 
@@ -114,6 +115,11 @@ def test_residual_output_starts_as_the_identity_and_learns(make):
     y2 = G(x)
     assert not torch.allclose(y2, y, atol=1e-6) and y2.abs().max() < 1
     assert torch.isfinite(y2).all()
+    ort = pytest.importorskip("onnxruntime")
+    buf = io.BytesIO()  # exportable (atanh is written out: the ONNX exporter has no atanh)
+    torch.onnx.export(G.eval(), (x,), buf, input_names=["input"], output_names=["image"], dynamo=False)
+    got = ort.InferenceSession(buf.getvalue()).run(None, {"input": x.numpy()})[0]
+    assert np.abs(got - G(x).detach().numpy()).max() < 1e-5
     with pytest.raises(ValueError, match="as many output channels"):
         ResnetGenerator(1, 3, 8, 1, residual=True)
 

@@ -78,7 +78,8 @@ def residual_tanh(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     in [-1, 1] image space, same shape) made in the pre-tanh space, so that h = 0 returns the input (times 0.999)
     and the output stays in (-1, 1). With the last layer zero-initialized, the generator starts as the identity
     map."""
-    return torch.tanh(torch.atanh(x.clamp(-1.0, 1.0) * _RESIDUAL_SQUASH) + h)
+    z = x.clamp(-1.0, 1.0) * _RESIDUAL_SQUASH
+    return torch.tanh(0.5 * torch.log((1 + z) / (1 - z)) + h)  # atanh written out: ONNX export has no atanh
 
 
 def zero_init_(layer: nn.Module) -> None:
