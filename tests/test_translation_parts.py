@@ -95,9 +95,6 @@ def test_resnet_generator_and_block():
     assert torch.equal(block(x), x)  # x + F(x) with F = 0
 
 
-# --------------------------------------------------------------------------- losses
-
-
 @pytest.mark.parametrize("make", [lambda **k: ResnetGenerator(3, 3, 8, 1, **k),
                                   lambda **k: UNetGenerator(3, 3, 16, 8, depth=3, **k)])
 def test_residual_output_starts_as_the_identity_and_learns(make):
@@ -122,6 +119,9 @@ def test_residual_output_starts_as_the_identity_and_learns(make):
     assert np.abs(got - G(x).detach().numpy()).max() < 1e-5
     with pytest.raises(ValueError, match="as many output channels"):
         ResnetGenerator(1, 3, 8, 1, residual=True)
+
+
+# --------------------------------------------------------------------------- losses
 
 
 def test_cycle_identity_and_l1_losses_by_hand():

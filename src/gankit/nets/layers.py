@@ -82,6 +82,13 @@ def residual_tanh(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     return torch.tanh(0.5 * torch.log((1 + z) / (1 - z)) + h)  # atanh written out: ONNX export has no atanh
 
 
+def check_residual_channels(in_channels: int, out_channels: int) -> None:
+    """A residual output adds to the input, so it needs as many output channels as input ones."""
+    if in_channels != out_channels:
+        raise ValueError(f"a residual output needs as many output channels as input ones ({in_channels}), "
+                         f"not {out_channels}")
+
+
 def zero_init_(layer: nn.Module) -> None:
     """Weights and bias of ``layer`` set to 0 (the last layer of a generator that starts as the identity map)."""
     nn.init.zeros_(layer.weight)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gankit.nets.layers import dcgan_init_, norm_2d, residual_tanh, zero_init_
+from gankit.nets.layers import check_residual_channels, dcgan_init_, norm_2d, residual_tanh, zero_init_
 
 
 class ResidualBlock(nn.Module):
@@ -42,9 +42,8 @@ class ResnetGenerator(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, width: int = 64, blocks: int = 9,
                  max_channels: int = 512, norm: str = "instance", dropout: float = 0.0, residual: bool = False):
         super().__init__()
-        if residual and in_channels != out_channels:
-            raise ValueError(f"a residual output needs as many output channels as input ones ({in_channels}), "
-                             f"not {out_channels}")
+        if residual:
+            check_residual_channels(in_channels, out_channels)
         self.residual = residual
         bias = norm != "batch"
         c1, c2, c4 = (min(max_channels, width * k) for k in (1, 2, 4))

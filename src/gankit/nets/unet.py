@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gankit.nets.layers import dcgan_init_, norm_2d, residual_tanh, zero_init_
+from gankit.nets.layers import check_residual_channels, dcgan_init_, norm_2d, residual_tanh, zero_init_
 
 
 def unet_depth(resolution: int, depth: int = 0) -> int:
@@ -35,9 +35,8 @@ class UNetGenerator(nn.Module):
                  max_channels: int = 512, depth: int = 0, norm: str = "instance", dropout: float = 0.5,
                  residual: bool = False):
         super().__init__()
-        if residual and in_channels != out_channels:
-            raise ValueError(f"a residual output needs as many output channels as input ones ({in_channels}), "
-                             f"not {out_channels}")
+        if residual:
+            check_residual_channels(in_channels, out_channels)
         self.residual = residual
         depth = unet_depth(resolution, depth)
         if resolution % (2**depth):
