@@ -85,8 +85,9 @@ def test_bench_stylegan2_plans_each_run_once():
     from gankit.bench.stylegan2 import markdown_table, plan
 
     runs = {name: (preset, overrides) for name, preset, overrides in plan(("compare", "ppl"), "dcgan-emoji500-ada")}
-    assert set(runs) == {"stylegan2", "dcgan", "stylegan2-no-pl"}  # the pl-on run is compare's StyleGAN2 run
-    assert runs["stylegan2-no-pl"] == ("stylegan2-emoji64", ["loss.pl_weight=0"])
+    assert set(runs) == {"stylegan2", "dcgan", "stylegan2-pl"}  # the pl-off run is compare's StyleGAN2 run
+    assert runs["stylegan2-pl"] == ("stylegan2-emoji64", ["loss.pl_weight=2"])
+    assert resolve("stylegan2-emoji64").loss.pl_weight == 0  # off at the preset's one-hour budget
     small = {name: o for name, _, o in plan(("small",), "dcgan-emoji500-ada")}
     assert [o[-1] for o in small.values()] == ["augment.kind=none", "augment.kind=diffaugment", "augment.kind=ada",
                                                "augment.kind=ada"]

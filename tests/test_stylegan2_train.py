@@ -18,7 +18,7 @@ TINY = ["data.name=digits", "data.split=train", "data.channels=1", "data.resolut
         "model.channel_base=256", "model.max_channels=32", "model.z_dim=32", "model.w_dim=32",
         "model.mapping_layers=2", "train.max_cpu_seconds=0", "train.fit_to_budget=false", "train.batch_size=32",
         "train.precision=fp32", "train.sample_every=1000", "train.tensorboard=false", "loss.r1_every=4",
-        "loss.pl_every=2"]
+        "loss.pl_every=2", "loss.pl_weight=2"]  # path length on (the preset has it off)
 
 
 def _stats(run_dir):

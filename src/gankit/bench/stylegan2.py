@@ -8,7 +8,7 @@ Parts (``--part``, default all):
   dropped first, subset seed 0) with no augmentation, DiffAugment and ADA, plus ADA on the full set (where its p
   should stay near 0); ``--small-resolution 32`` trains (and scores) them at 32 px, four times the images per
   CPU second;
-* ``ppl``: ``stylegan2-emoji64`` with path-length regularization (the preset's weight 2) and without (0).
+* ``ppl``: ``stylegan2-emoji64`` without path-length regularization (the preset's weight 0) and with it (2).
 
 Every run is an ordinary ``gankit train`` in its own process (``--threads`` torch threads, ``--jobs`` at a time)
 with ``train.max_cpu_seconds`` = the part's budget and ``train.fit_to_budget``. Then each run's EMA generator
@@ -42,7 +42,7 @@ def plan(parts: tuple[str, ...], small_preset: str, small_resolution: int = 0) -
     if "compare" in parts:
         runs["dcgan"] = ("dcgan-emoji64", [])
     if "ppl" in parts:
-        runs["stylegan2-no-pl"] = ("stylegan2-emoji64", ["loss.pl_weight=0"])
+        runs["stylegan2-pl"] = ("stylegan2-emoji64", ["loss.pl_weight=2"])
     if "small" in parts:
         size = [f"data.resolution={small_resolution}"] if small_resolution else []
         runs["small-none"] = (small_preset, [*SUBSET, *size, "augment.kind=none"])
